@@ -1,0 +1,35 @@
+/**
+ * `@tsbox/core`: Linux sandboxes with a fluent API.
+ *
+ * ```ts
+ * import { Container } from '@tsbox/core';
+ * const r = await new Container().timeout('5s').run('python3', ['-c', 'print(6*7)']);
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { Container, type MountOptions } from './container.js';
+export {
+  ContainerStateError,
+  ExecNotFoundError,
+  ExecPermissionError,
+  InitError,
+  InitProtocolError,
+  InvalidSpecError,
+  TsboxError,
+} from './errors.js';
+export { gc, type GcReport } from './gc.js';
+export type { RunResult } from './result.js';
+export type { RunOptions } from './run.js';
+export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
+export {
+  type BindMountSpec,
+  type ContainerSpec,
+  DEFAULT_CAPABILITIES,
+  type RootfsSpec,
+  type RlimitSpec,
+  type TmpfsSpec,
+} from './spec.js';
+export { STATE_ROOT } from './state.js';
+export { type Duration, parseDuration, parseSize, type Size } from './units.js';
+export { InitNotBuiltError, type Capability, type RlimitName } from '@tsbox/init';

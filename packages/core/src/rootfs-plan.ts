@@ -1,0 +1,128 @@
+import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
+import type { MountOp } from '@tsbox/init';
+import type { ContainerSpec } from './spec.js';
+
+// Turns a spec's filesystem into the ordered mount records tsbox-init executes.
+// All of it happens inside the container's own mount namespace, so nothing here
+// ever appears in the host's mount table and nothing needs unmounting afterwards.
+
+/** System directories the host mirror shows read-only (a symlink stays a symlink). */
+const MIRRORED_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+
+/**
+ * The minimal `/etc`: what the dynamic loader, name-service lookups and common
+ * interpreters need, and nothing private (no shadow, ssh, ssl/private).
+ */
+const ETC_COPIED = ['passwd', 'group', 'nsswitch.conf', 'ld.so.conf', 'debian_version', 'issue'];
+const ETC_BOUND = ['ld.so.cache', 'ld.so.conf.d', 'alternatives', 'ssl/certs', 'ca-certificates', 'mime.types'];
+const ETC_LINKED = ['os-release', 'localtime'];
+
+const MASKED = [
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/timer_list',
+  '/proc/sched_debug',
+  '/proc/latency_stats',
+  '/proc/timer_stats',
+  '/proc/acpi',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+const READONLY = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'];
+
+const DEVICES: ReadonlyArray<[name: string, major: number, minor: number]> = [
+  ['null', 1, 3],
+  ['zero', 1, 5],
+  ['full', 1, 7],
+  ['random', 1, 8],
+  ['urandom', 1, 9],
+  ['tty', 5, 0],
+];
+
+let hostMirror: MountOp[] | undefined;
+
+/** The host's side of the mirror, read once per process: the host's layout does not change under us. */
+function hostMirrorOps(): MountOp[] {
+  if (hostMirror) return hostMirror;
+  const ops: MountOp[] = [];
+  for (const dir of MIRRORED_DIRS) {
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(dir);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) ops.push({ op: 'symlink', target: readlinkSync(dir), path: dir });
+    else if (st.isDirectory()) ops.push({ op: 'bind', source: dir, target: dir, readonly: true });
+  }
+  ops.push({ op: 'mkdir', path: '/etc', mode: 0o755 });
+  for (const name of ETC_COPIED) {
+    const path = `/etc/${name}`;
+    try {
+      ops.push({ op: 'file', path, mode: 0o644, content: readFileSync(path, 'utf8') });
+    } catch {
+      // Absent on this host: the container does without it, as the host does.
+    }
+  }
+  for (const name of ETC_BOUND) {
+    const path = `/etc/${name}`;
+    if (existsSync(path)) ops.push({ op: 'bind', source: path, target: path, readonly: true });
+  }
+  for (const name of ETC_LINKED) {
+    const path = `/etc/${name}`;
+    try {
+      ops.push({ op: 'symlink', target: readlinkSync(path), path });
+    } catch {
+      if (existsSync(path)) ops.push({ op: 'bind', source: path, target: path, readonly: true });
+    }
+  }
+  hostMirror = ops;
+  return ops;
+}
+
+function deviceOps(): MountOp[] {
+  const ops: MountOp[] = [{ op: 'tmpfs', target: '/dev', sizeBytes: 65536, mode: 0o755 }];
+  for (const [name, major, minor] of DEVICES) ops.push({ op: 'mknod', path: `/dev/${name}`, major, minor, mode: 0o666 });
+  ops.push(
+    { op: 'devpts', target: '/dev/pts' },
+    { op: 'symlink', target: 'pts/ptmx', path: '/dev/ptmx' },
+    { op: 'tmpfs', target: '/dev/shm', sizeBytes: 64 * 1024 * 1024, mode: 0o1777 },
+    { op: 'symlink', target: '/proc/self/fd', path: '/dev/fd' },
+    { op: 'symlink', target: '/proc/self/fd/0', path: '/dev/stdin' },
+    { op: 'symlink', target: '/proc/self/fd/1', path: '/dev/stdout' },
+    { op: 'symlink', target: '/proc/self/fd/2', path: '/dev/stderr' },
+  );
+  return ops;
+}
+
+function hostsFile(hostname: string): string {
+  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
+}
+
+/** The mount records for `spec`, in the order init must run them. */
+export function planRootfs(spec: ContainerSpec, hostname: string, tmpSizeBytes: number): MountOp[] {
+  const ops: MountOp[] = [];
+  const userTmp = spec.tmpfs.some((t) => t.target === '/tmp');
+  if (spec.rootfs.kind === 'host') {
+    ops.push({ op: 'root-tmpfs' }, ...hostMirrorOps());
+    ops.push(
+      { op: 'file', path: '/etc/hostname', mode: 0o644, content: `${hostname}\n` },
+      { op: 'file', path: '/etc/hosts', mode: 0o644, content: hostsFile(hostname) },
+      { op: 'mkdir', path: '/root', mode: 0o700 },
+    );
+    if (!userTmp) ops.push({ op: 'tmpfs', target: '/tmp', sizeBytes: tmpSizeBytes, mode: 0o1777 });
+  } else {
+    ops.push({ op: 'root-bind', source: spec.rootfs.path });
+  }
+  ops.push({ op: 'proc', target: '/proc' }, ...deviceOps(), { op: 'sysfs', target: '/sys' });
+  for (const m of spec.mounts) ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
+  for (const t of spec.tmpfs) ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
+  // The host mirror's root is a scratch tmpfs: read-only so writes go only where
+  // a writable mount was asked for. A directory rootfs is read-only unless told.
+  if (spec.rootfs.kind === 'host' || spec.rootfs.readonly) ops.push({ op: 'root-readonly' });
+  ops.push({ op: 'pivot' });
+  for (const path of MASKED) ops.push({ op: 'mask', path });
+  for (const path of READONLY) ops.push({ op: 'readonly', path });
+  return ops;
+}

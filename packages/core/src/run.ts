@@ -1,0 +1,268 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  CLONE_NEWCGROUP,
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWPID,
+  CLONE_NEWUTS,
+  encodeInitConfig,
+  type InitMessage,
+  initBinaryPath,
+  parseInitMessage,
+} from '@tsbox/init';
+import {
+  errnoName,
+  ExecNotFoundError,
+  ExecPermissionError,
+  InitError,
+  InitProtocolError,
+  type TsboxError,
+} from './errors.js';
+import { CappedCollector } from './output.js';
+import type { RunResult } from './result.js';
+import { planRootfs } from './rootfs-plan.js';
+import { RunningContainer } from './running-container.js';
+import { capabilityMask, type ContainerSpec, DEFAULT_PATH, DEFAULT_TMP_SIZE_BYTES, rlimitNumber } from './spec.js';
+import { createStateDir, removeStateDir, writeState } from './state.js';
+
+/** Options of one run: what goes in, and where output goes as it comes. */
+export interface RunOptions {
+  /** Standard input: a string, bytes, or a stream piped in. Default: none (`/dev/null`). */
+  input?: string | Buffer | Uint8Array | Readable;
+  /** Called with every stdout chunk as it arrives. */
+  onStdout?: (chunk: Buffer) => void;
+  /** Called with every stderr chunk as it arrives. */
+  onStderr?: (chunk: Buffer) => void;
+}
+
+const NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+
+const signalNames = new Map<number, NodeJS.Signals>(
+  Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
+);
+
+function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string): TsboxError {
+  const errno = errnoName(m.errno);
+  if (m.stage === 'exec' && errno === 'ENOENT') return new ExecNotFoundError(m.detail || command);
+  if (m.stage === 'exec' && errno === 'EACCES') return new ExecPermissionError(m.detail || command);
+  return new InitError(m.stage, errno, m.detail);
+}
+
+/**
+ * The run pipeline: state dir → spawn tsbox-init with the wire config → receive
+ * PID 1's host pid → host-side steps → "go" → the workload runs → teardown. Resolves
+ * once the workload has been executed; a set-up failure rejects only after every
+ * resource is released.
+ */
+export async function startContainer(
+  spec: ContainerSpec,
+  argv: readonly string[],
+  options: RunOptions = {},
+): Promise<RunningContainer> {
+  const t0 = performance.now();
+  const id = randomBytes(6).toString('hex');
+  const hostname = spec.hostname ?? id;
+  const command = argv[0] ?? '';
+  const env = {
+    PATH: DEFAULT_PATH,
+    HOSTNAME: hostname,
+    HOME: spec.uid === 0 ? '/root' : '/',
+    ...spec.env,
+  };
+
+  const stateDir = createStateDir(id);
+  let config: Buffer;
+  try {
+    config = encodeInitConfig({
+      cloneFlags: NAMESPACES,
+      cgroupProcs: [],
+      staging: join(stateDir, 'root'),
+      hostname,
+      cwd: spec.cwd,
+      uid: spec.uid,
+      gid: spec.gid,
+      groups: spec.groups,
+      capabilities: capabilityMask(spec.capabilities),
+      noNewPrivileges: spec.noNewPrivileges,
+      mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES),
+      rlimits: spec.rlimits.map((r) => ({ resource: rlimitNumber(r.name), soft: r.soft, hard: r.hard })),
+      argv,
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    });
+  } catch (err) {
+    removeStateDir(stateDir);
+    throw err;
+  }
+
+  const input = options.input;
+  const keeper = spawn(initBinaryPath(), [], {
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
+    env: {},
+  });
+  const sync = keeper.stdio[3] as Socket;
+  if (keeper.pid !== undefined) {
+    writeState(stateDir, { id, keeperPid: keeper.pid, ownerPid: process.pid, createdAt: new Date().toISOString() });
+  }
+
+  let running: RunningContainer | undefined;
+  let timedOut = false;
+  let stopped = false;
+  let exitMessage: Extract<InitMessage, { type: 'exit' }> | undefined;
+  let failure: TsboxError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+
+  // Output can arrive in the same turn as "started", before the caller has the
+  // RunningContainer to subscribe to: hold it and replay it once the caller has had
+  // that turn, so listeners attached right after `await start()` miss nothing.
+  let live = false;
+  const early: Array<['stdout' | 'stderr', Buffer]> = [];
+  let releaseEarly: () => void = () => undefined;
+  const earlyReleased = new Promise<void>((resolve) => {
+    releaseEarly = resolve;
+  });
+  const emit = (kind: 'stdout' | 'stderr', chunk: Buffer) => {
+    if (live && running) running.emit(kind, chunk);
+    else early.push([kind, chunk]);
+  };
+  const stdout = new CappedCollector(keeper.stdout, spec.maxOutputBytes, (c) => {
+    options.onStdout?.(c);
+    emit('stdout', c);
+  });
+  const stderr = new CappedCollector(keeper.stderr, spec.maxOutputBytes, (c) => {
+    options.onStderr?.(c);
+    emit('stderr', c);
+  });
+
+  if (input !== undefined && keeper.stdin) {
+    // A workload that exits without reading its input closes the pipe: not an error.
+    keeper.stdin.on('error', () => undefined);
+    if (typeof input === 'string' || input instanceof Uint8Array) keeper.stdin.end(input);
+    else input.pipe(keeper.stdin);
+  }
+
+  // Startup phase: the pipeline waits for one message at a time.
+  let onMessage: ((m: InitMessage) => void) | undefined;
+  const started = new Promise<number>((resolve, reject) => {
+    let pid = 0;
+    onMessage = (m) => {
+      if (m.type === 'pid') {
+        pid = m.pid;
+        // Host-side steps (cgroup stats, network) go here, between clone and "go".
+        sync.write('go\n');
+        if (spec.timeoutMs !== undefined) {
+          timer = setTimeout(() => {
+            timedOut = true;
+            if (!sync.destroyed) sync.write(`signal ${constants.signals.SIGKILL}\n`);
+          }, spec.timeoutMs);
+        }
+      } else if (m.type === 'started') {
+        resolve(pid);
+      } else if (m.type === 'error') {
+        failure ??= initFailure(m, command);
+        reject(failure);
+      } else if (m.type === 'exit') {
+        exitMessage = m;
+      }
+    };
+  });
+
+  let pending = '';
+  sync.setEncoding('utf8');
+  sync.on('data', (data: string) => {
+    pending += data;
+    let nl = pending.indexOf('\n');
+    while (nl >= 0) {
+      onMessage?.(parseInitMessage(pending.slice(0, nl)));
+      pending = pending.slice(nl + 1);
+      nl = pending.indexOf('\n');
+    }
+  });
+  // Write errors after the keeper is gone surface through its exit instead.
+  sync.on('error', () => undefined);
+  sync.write(config);
+
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    keeper.once('error', (err) => {
+      failure ??= new InitProtocolError('init.spawn', `cannot start tsbox-init: ${err.message}`);
+      reject(failure);
+    });
+    keeper.once('close', (code, signal) => resolve({ code, signal }));
+  }).finally(() => {
+    clearTimeout(timer);
+    removeStateDir(stateDir);
+  });
+
+  const result: Promise<RunResult> = closed.then(async ({ code, signal }) => {
+    if (failure) throw failure;
+    await earlyReleased;
+    let exitCode: number;
+    let sig: NodeJS.Signals | null = null;
+    if (exitMessage) {
+      exitCode = exitMessage.exitCode ?? 255;
+      sig = exitMessage.signal === null ? null : (signalNames.get(exitMessage.signal) ?? null);
+    } else if (signal) {
+      // Only a signal to the host-side helper itself lands here.
+      exitCode = 128 + (constants.signals[signal] ?? 0);
+      sig = signal;
+    } else {
+      // PID 1 was killed (timeout, stop deadline, kill('SIGKILL')): the keeper exits 128+n.
+      exitCode = code ?? 255;
+      sig = exitCode > 128 ? (signalNames.get(exitCode - 128) ?? null) : null;
+    }
+    return {
+      id,
+      exitCode,
+      signal: sig,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      timedOut,
+      stopped,
+      outputTruncated: stdout.truncated || stderr.truncated,
+      stdoutBytes: stdout.totalBytes,
+      stderrBytes: stderr.totalBytes,
+      durationMs: performance.now() - t0,
+    };
+  });
+  // The pipeline awaits `started` or `closed` first; these handlers only keep
+  // Node from reporting a rejection that is handled later.
+  result.catch(() => undefined);
+  started.catch(() => undefined);
+
+  let pid: number;
+  try {
+    pid = await Promise.race([
+      started,
+      closed.then(() => {
+        throw failure ?? new InitProtocolError('init', 'tsbox-init exited before the workload started');
+      }),
+    ]);
+  } catch (err) {
+    if (!sync.destroyed) sync.end();
+    await closed.catch(() => undefined);
+    throw err;
+  }
+
+  running = new RunningContainer({
+    id,
+    pid,
+    keeper,
+    sync,
+    result,
+    markStopped: () => {
+      stopped = true;
+    },
+  });
+  setImmediate(() => {
+    live = true;
+    for (const [kind, chunk] of early) running?.emit(kind, chunk);
+    early.length = 0;
+    releaseEarly();
+  });
+  return running;
+}

@@ -1,0 +1,103 @@
+import { CAPABILITIES, type Capability, RLIMITS, type RlimitName } from '@tsbox/init';
+
+/** A bind mount of a host path into the container. */
+export interface BindMountSpec {
+  /** Absolute host path. */
+  source: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readonly: boolean;
+}
+
+/** A fresh tmpfs inside the container. */
+export interface TmpfsSpec {
+  target: string;
+  sizeBytes: number;
+  /** Permission bits of the mount's root directory. */
+  mode: number;
+}
+
+/** Where the container's root filesystem comes from. */
+export type RootfsSpec =
+  /** The host's system directories read-only (`/usr`, `/bin`, ..., a minimal `/etc`). */
+  | { kind: 'host' }
+  /** A directory of the host used as `/` (for example a busybox-static tree). */
+  | { kind: 'directory'; path: string; readonly: boolean };
+
+export interface RlimitSpec {
+  name: RlimitName;
+  soft: number | 'infinity';
+  hard: number | 'infinity';
+}
+
+/**
+ * The plain, validated, serialisable description of a container. `Container`
+ * builds it; the run pipeline reads nothing else.
+ */
+export interface ContainerSpec {
+  hostname: string | undefined;
+  env: Readonly<Record<string, string>>;
+  cwd: string;
+  uid: number;
+  gid: number;
+  groups: readonly number[];
+  rootfs: RootfsSpec;
+  mounts: readonly BindMountSpec[];
+  tmpfs: readonly TmpfsSpec[];
+  /** Wall-clock limit in ms from the moment the workload is released; none when undefined. */
+  timeoutMs: number | undefined;
+  /** Bytes of stdout and of stderr each kept in the result; the rest is counted and dropped. */
+  maxOutputBytes: number;
+  capabilities: readonly Capability[];
+  noNewPrivileges: boolean;
+  rlimits: readonly RlimitSpec[];
+}
+
+/** Docker's default capability set: what a root workload keeps unless told otherwise. */
+export const DEFAULT_CAPABILITIES: readonly Capability[] = [
+  'CHOWN',
+  'DAC_OVERRIDE',
+  'FSETID',
+  'FOWNER',
+  'MKNOD',
+  'NET_RAW',
+  'SETGID',
+  'SETUID',
+  'SETFCAP',
+  'SETPCAP',
+  'NET_BIND_SERVICE',
+  'SYS_CHROOT',
+  'KILL',
+  'AUDIT_WRITE',
+];
+
+export const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_TMP_SIZE_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+export function defaultSpec(): ContainerSpec {
+  return {
+    hostname: undefined,
+    env: {},
+    cwd: '/',
+    uid: 0,
+    gid: 0,
+    groups: [],
+    rootfs: { kind: 'host' },
+    mounts: [],
+    tmpfs: [],
+    timeoutMs: undefined,
+    maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
+    capabilities: DEFAULT_CAPABILITIES,
+    noNewPrivileges: true,
+    rlimits: [],
+  };
+}
+
+export function capabilityMask(caps: readonly Capability[]): bigint {
+  let mask = 0n;
+  for (const c of caps) mask |= 1n << BigInt(CAPABILITIES[c]);
+  return mask;
+}
+
+export const rlimitNumber = (name: RlimitName): number => RLIMITS[name];

@@ -93,7 +93,11 @@ export class Container {
    */
   rootfs(path: string, options: { readonly?: boolean } = {}): Container {
     return this.#with({
-      rootfs: { kind: 'directory', path: checkHostPath('rootfs', path, 'directory'), readonly: options.readonly ?? true },
+      rootfs: {
+        kind: 'directory',
+        path: checkHostPath('rootfs', path, 'directory'),
+        readonly: options.readonly ?? true,
+      },
     });
   }
 
@@ -112,8 +116,13 @@ export class Container {
 
   /** A fresh tmpfs of at most `size` at `target` (`.tmpfs('/tmp', '1G')` replaces the default `/tmp`). */
   tmpfs(target: string, size: Size, mode = 0o1777): Container {
-    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new InvalidSpecError('tmpfs.mode', mode, 'expected permission bits');
-    const t = { target: checkContainerPath('tmpfs.target', target), sizeBytes: parseSize(size, 'tmpfs.size'), mode };
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777)
+      throw new InvalidSpecError('tmpfs.mode', mode, 'expected permission bits');
+    const t = {
+      target: checkContainerPath('tmpfs.target', target),
+      sizeBytes: parseSize(size, 'tmpfs.size'),
+      mode,
+    };
     return this.#with({ tmpfs: [...this.#spec.tmpfs.filter((x) => x.target !== t.target), t] });
   }
 
@@ -130,7 +139,9 @@ export class Container {
   /** Adds to or drops from the workload's capabilities (default: Docker's 14). `drop: ['ALL']` drops all. */
   capabilities(change: { add?: readonly string[]; drop?: readonly string[] }): Container {
     const dropAll = change.drop?.some((c) => c.toUpperCase() === 'ALL') ?? false;
-    const drop = new Set<Capability>(dropAll ? [] : checkCapabilities('capabilities.drop', change.drop ?? []));
+    const drop = new Set<Capability>(
+      dropAll ? [] : checkCapabilities('capabilities.drop', change.drop ?? []),
+    );
     const add = checkCapabilities('capabilities.add', change.add ?? []);
     const kept = (dropAll ? [] : this.#spec.capabilities).filter((c) => !drop.has(c));
     return this.#with({ capabilities: [...new Set([...kept, ...add])] });
@@ -143,7 +154,11 @@ export class Container {
 
   /** Sets a resource limit (`setrlimit`) for the workload, e.g. `.rlimit('nofile', 1024)`. */
   rlimit(name: RlimitName, soft: number | 'infinity', hard: number | 'infinity' = soft): Container {
-    const r = { name: checkRlimitName(name), soft: checkRlimitValue('rlimit.soft', soft), hard: checkRlimitValue('rlimit.hard', hard) };
+    const r = {
+      name: checkRlimitName(name),
+      soft: checkRlimitValue('rlimit.soft', soft),
+      hard: checkRlimitValue('rlimit.hard', hard),
+    };
     if (r.soft !== 'infinity' && r.hard !== 'infinity' && r.soft > r.hard) {
       throw new InvalidSpecError('rlimit', { soft, hard }, 'soft limit is above the hard limit');
     }
@@ -154,12 +169,20 @@ export class Container {
    * Starts the workload and resolves once it is executing (its `execve` succeeded).
    * A command that does not exist rejects with `ExecNotFoundError`.
    */
-  start(command: string, args: readonly string[] = [], options?: RunOptions): Promise<RunningContainer> {
+  start(
+    command: string,
+    args: readonly string[] = [],
+    options?: RunOptions,
+  ): Promise<RunningContainer> {
     return startContainer(this.#spec, checkArgv(command, args), options);
   }
 
   /** Runs the workload to the end: `start()` then `wait()`. */
-  async run(command: string, args: readonly string[] = [], options?: RunOptions): Promise<RunResult> {
+  async run(
+    command: string,
+    args: readonly string[] = [],
+    options?: RunOptions,
+  ): Promise<RunResult> {
     const running = await this.start(command, args, options);
     return running.wait();
   }

@@ -43,7 +43,11 @@ export class ExecNotFoundError extends TsboxError {
 export class ExecPermissionError extends TsboxError {
   readonly errno = 'EACCES';
   constructor(readonly path: string) {
-    super('ERR_TSBOX_EXEC_PERMISSION', 'exec', `permission denied executing ${path} in the container`);
+    super(
+      'ERR_TSBOX_EXEC_PERMISSION',
+      'exec',
+      `permission denied executing ${path} in the container`,
+    );
   }
 }
 
@@ -57,7 +61,11 @@ export class InitError extends TsboxError {
     readonly errno: string,
     readonly detail: string,
   ) {
-    super('ERR_TSBOX_INIT', `init.${stage}`, `container set-up failed at ${stage}${detail ? ` (${detail})` : ''}: ${errno}`);
+    super(
+      'ERR_TSBOX_INIT',
+      `init.${stage}`,
+      `container set-up failed at ${stage}${detail ? ` (${detail})` : ''}: ${errno}`,
+    );
   }
 }
 
@@ -86,7 +94,8 @@ export function errnoName(n: number): string {
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
+    return String(value);
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {

@@ -8,6 +8,8 @@
  *
  * @packageDocumentation
  */
+
+export { type Capability, InitNotBuiltError, type RlimitName } from '@tsbox/init';
 export { Container, type MountOptions } from './container.js';
 export {
   ContainerStateError,
@@ -18,7 +20,7 @@ export {
   InvalidSpecError,
   TsboxError,
 } from './errors.js';
-export { gc, type GcReport } from './gc.js';
+export { type GcReport, gc } from './gc.js';
 export type { RunResult } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
@@ -26,10 +28,9 @@ export {
   type BindMountSpec,
   type ContainerSpec,
   DEFAULT_CAPABILITIES,
-  type RootfsSpec,
   type RlimitSpec,
+  type RootfsSpec,
   type TmpfsSpec,
 } from './spec.js';
 export { STATE_ROOT } from './state.js';
 export { type Duration, parseDuration, parseSize, type Size } from './units.js';
-export { InitNotBuiltError, type Capability, type RlimitName } from '@tsbox/init';

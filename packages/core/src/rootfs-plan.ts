@@ -14,7 +14,14 @@ const MIRRORED_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/li
  * interpreters need, and nothing private (no shadow, ssh, ssl/private).
  */
 const ETC_COPIED = ['passwd', 'group', 'nsswitch.conf', 'ld.so.conf', 'debian_version', 'issue'];
-const ETC_BOUND = ['ld.so.cache', 'ld.so.conf.d', 'alternatives', 'ssl/certs', 'ca-certificates', 'mime.types'];
+const ETC_BOUND = [
+  'ld.so.cache',
+  'ld.so.conf.d',
+  'alternatives',
+  'ssl/certs',
+  'ca-certificates',
+  'mime.types',
+];
 const ETC_LINKED = ['os-release', 'localtime'];
 
 const MASKED = [
@@ -82,8 +89,11 @@ function hostMirrorOps(): MountOp[] {
 }
 
 function deviceOps(): MountOp[] {
-  const ops: MountOp[] = [{ op: 'tmpfs', target: '/dev', sizeBytes: 65536, mode: 0o755 }];
-  for (const [name, major, minor] of DEVICES) ops.push({ op: 'mknod', path: `/dev/${name}`, major, minor, mode: 0o666 });
+  const ops: MountOp[] = [
+    { op: 'tmpfs', target: '/dev', sizeBytes: 65536, mode: 0o755, devices: true },
+  ];
+  for (const [name, major, minor] of DEVICES)
+    ops.push({ op: 'mknod', path: `/dev/${name}`, major, minor, mode: 0o666 });
   ops.push(
     { op: 'devpts', target: '/dev/pts' },
     { op: 'symlink', target: 'pts/ptmx', path: '/dev/ptmx' },
@@ -116,8 +126,10 @@ export function planRootfs(spec: ContainerSpec, hostname: string, tmpSizeBytes: 
     ops.push({ op: 'root-bind', source: spec.rootfs.path });
   }
   ops.push({ op: 'proc', target: '/proc' }, ...deviceOps(), { op: 'sysfs', target: '/sys' });
-  for (const m of spec.mounts) ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
-  for (const t of spec.tmpfs) ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
+  for (const m of spec.mounts)
+    ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
+  for (const t of spec.tmpfs)
+    ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
   // The host mirror's root is a scratch tmpfs: read-only so writes go only where
   // a writable mount was asked for. A directory rootfs is read-only unless told.
   if (spec.rootfs.kind === 'host' || spec.rootfs.readonly) ops.push({ op: 'root-readonly' });

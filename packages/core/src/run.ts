@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:os';
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
@@ -17,9 +17,9 @@ import {
   parseInitMessage,
 } from '@tsbox/init';
 import {
-  errnoName,
   ExecNotFoundError,
   ExecPermissionError,
+  errnoName,
   InitError,
   InitProtocolError,
   type TsboxError,
@@ -28,7 +28,13 @@ import { CappedCollector } from './output.js';
 import type { RunResult } from './result.js';
 import { planRootfs } from './rootfs-plan.js';
 import { RunningContainer } from './running-container.js';
-import { capabilityMask, type ContainerSpec, DEFAULT_PATH, DEFAULT_TMP_SIZE_BYTES, rlimitNumber } from './spec.js';
+import {
+  type ContainerSpec,
+  capabilityMask,
+  DEFAULT_PATH,
+  DEFAULT_TMP_SIZE_BYTES,
+  rlimitNumber,
+} from './spec.js';
 import { createStateDir, removeStateDir, writeState } from './state.js';
 
 /** Options of one run: what goes in, and where output goes as it comes. */
@@ -41,7 +47,8 @@ export interface RunOptions {
   onStderr?: (chunk: Buffer) => void;
 }
 
-const NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
+const NAMESPACES =
+  CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP;
 
 const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
@@ -91,7 +98,11 @@ export async function startContainer(
       capabilities: capabilityMask(spec.capabilities),
       noNewPrivileges: spec.noNewPrivileges,
       mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES),
-      rlimits: spec.rlimits.map((r) => ({ resource: rlimitNumber(r.name), soft: r.soft, hard: r.hard })),
+      rlimits: spec.rlimits.map((r) => ({
+        resource: rlimitNumber(r.name),
+        soft: r.soft,
+        hard: r.hard,
+      })),
       argv,
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     });
@@ -107,7 +118,12 @@ export async function startContainer(
   });
   const sync = keeper.stdio[3] as Socket;
   if (keeper.pid !== undefined) {
-    writeState(stateDir, { id, keeperPid: keeper.pid, ownerPid: process.pid, createdAt: new Date().toISOString() });
+    writeState(stateDir, {
+      id,
+      keeperPid: keeper.pid,
+      ownerPid: process.pid,
+      createdAt: new Date().toISOString(),
+    });
   }
 
   let running: RunningContainer | undefined;
@@ -155,13 +171,15 @@ export async function startContainer(
         pid = m.pid;
         // Host-side steps (cgroup stats, network) go here, between clone and "go".
         sync.write('go\n');
+      } else if (m.type === 'started') {
+        // The timeout limits the workload, so it counts from its execve: a slow
+        // set-up on a loaded host does not eat into it.
         if (spec.timeoutMs !== undefined) {
           timer = setTimeout(() => {
             timedOut = true;
             if (!sync.destroyed) sync.write(`signal ${constants.signals.SIGKILL}\n`);
           }, spec.timeoutMs);
         }
-      } else if (m.type === 'started') {
         resolve(pid);
       } else if (m.type === 'error') {
         failure ??= initFailure(m, command);
@@ -187,13 +205,15 @@ export async function startContainer(
   sync.on('error', () => undefined);
   sync.write(config);
 
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    keeper.once('error', (err) => {
-      failure ??= new InitProtocolError('init.spawn', `cannot start tsbox-init: ${err.message}`);
-      reject(failure);
-    });
-    keeper.once('close', (code, signal) => resolve({ code, signal }));
-  }).finally(() => {
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+    (resolve, reject) => {
+      keeper.once('error', (err) => {
+        failure ??= new InitProtocolError('init.spawn', `cannot start tsbox-init: ${err.message}`);
+        reject(failure);
+      });
+      keeper.once('close', (code, signal) => resolve({ code, signal }));
+    },
+  ).finally(() => {
     clearTimeout(timer);
     removeStateDir(stateDir);
   });
@@ -239,7 +259,9 @@ export async function startContainer(
     pid = await Promise.race([
       started,
       closed.then(() => {
-        throw failure ?? new InitProtocolError('init', 'tsbox-init exited before the workload started');
+        throw (
+          failure ?? new InitProtocolError('init', 'tsbox-init exited before the workload started')
+        );
       }),
     ]);
   } catch (err) {

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { constants } from 'node:os';
 import type { Socket } from 'node:net';
+import { constants } from 'node:os';
 import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
 import { ChunkQueue } from './output.js';
@@ -85,7 +85,8 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
    */
   kill(signal: NodeJS.Signals | number = 'SIGKILL'): boolean {
     const n = typeof signal === 'number' ? signal : constants.signals[signal];
-    if (!Number.isInteger(n) || n <= 0 || n >= 65) throw new InvalidSpecError('signal', signal, 'unknown signal');
+    if (!Number.isInteger(n) || n <= 0 || n >= 65)
+      throw new InvalidSpecError('signal', signal, 'unknown signal');
     if (this.#exited || this.#handle.sync.destroyed) return false;
     this.#handle.sync.write(`signal ${n}\n`);
     return true;
@@ -113,7 +114,8 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
    * the container exits. Subscribe right after `start()` resolves to miss nothing.
    */
   output(stream: 'stdout' | 'stderr' = 'stdout'): AsyncIterableIterator<Buffer> {
-    if (this.#exited) throw new ContainerStateError('output', `container ${this.id} has already exited`);
+    if (this.#exited)
+      throw new ContainerStateError('output', `container ${this.id} has already exited`);
     const q = new ChunkQueue();
     const onChunk = (c: Buffer) => q.push(c);
     const onExit = () => {

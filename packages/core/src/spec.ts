@@ -44,7 +44,7 @@ export interface ContainerSpec {
   rootfs: RootfsSpec;
   mounts: readonly BindMountSpec[];
   tmpfs: readonly TmpfsSpec[];
-  /** Wall-clock limit in ms from the moment the workload is released; none when undefined. */
+  /** Wall-clock limit in ms from the workload's execve; none when undefined. */
   timeoutMs: number | undefined;
   /** Bytes of stdout and of stderr each kept in the result; the rest is counted and dropped. */
   maxOutputBytes: number;

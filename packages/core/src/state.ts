@@ -50,7 +50,10 @@ export function readStates(): Array<{ dir: string; state: ContainerState | undef
   return names.map((name) => {
     const dir = join(STATE_ROOT, name);
     try {
-      return { dir, state: JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ContainerState };
+      return {
+        dir,
+        state: JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ContainerState,
+      };
     } catch {
       return { dir, state: undefined };
     }

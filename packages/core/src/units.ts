@@ -45,14 +45,26 @@ export function parseSize(value: Size, field: string, allowZero = false): number
     const m = NUMBER_WITH_UNIT.exec(value);
     const unit = m ? SIZE_UNITS[(m[2] ?? '').toLowerCase()] : undefined;
     if (!m || unit === undefined) {
-      throw new InvalidSpecError(field, value, "expected a size such as '512M', '1.5G' or a number of bytes");
+      throw new InvalidSpecError(
+        field,
+        value,
+        "expected a size such as '512M', '1.5G' or a number of bytes",
+      );
     }
     bytes = Number(m[1]) * unit;
   } else {
-    throw new InvalidSpecError(field, value, 'expected a size (number of bytes or a string like \'64M\')');
+    throw new InvalidSpecError(
+      field,
+      value,
+      "expected a size (number of bytes or a string like '64M')",
+    );
   }
   if (!Number.isFinite(bytes) || bytes < 0 || (!allowZero && bytes === 0)) {
-    throw new InvalidSpecError(field, value, allowZero ? 'must be zero or more' : 'must be more than zero');
+    throw new InvalidSpecError(
+      field,
+      value,
+      allowZero ? 'must be zero or more' : 'must be more than zero',
+    );
   }
   if (bytes > Number.MAX_SAFE_INTEGER) throw new InvalidSpecError(field, value, 'is too large');
   return Math.round(bytes);
@@ -67,13 +79,22 @@ export function parseDuration(value: Duration, field: string): number {
     const m = NUMBER_WITH_UNIT.exec(value);
     const unit = m ? DURATION_UNITS[(m[2] || 'ms').toLowerCase()] : undefined;
     if (!m || unit === undefined) {
-      throw new InvalidSpecError(field, value, "expected a duration such as '5s', '250ms', '2m' or milliseconds");
+      throw new InvalidSpecError(
+        field,
+        value,
+        "expected a duration such as '5s', '250ms', '2m' or milliseconds",
+      );
     }
     ms = Number(m[1]) * unit;
   } else {
-    throw new InvalidSpecError(field, value, "expected a duration (milliseconds or a string like '5s')");
+    throw new InvalidSpecError(
+      field,
+      value,
+      "expected a duration (milliseconds or a string like '5s')",
+    );
   }
-  if (!Number.isFinite(ms) || ms <= 0) throw new InvalidSpecError(field, value, 'must be more than zero');
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new InvalidSpecError(field, value, 'must be more than zero');
   if (ms > 2 ** 31 - 1) throw new InvalidSpecError(field, value, 'is longer than 24 days');
   return ms;
 }

@@ -5,12 +5,17 @@ import { InvalidSpecError } from './errors.js';
 
 // Checks used by the builder's setters, so bad input fails at the call that gave it.
 
-const HOSTNAME = /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+const HOSTNAME =
+  /^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const ENV_NAME = /^[^=\0]+$/;
 
 export function checkHostname(name: unknown): string {
   if (typeof name !== 'string' || name.length > 64 || !HOSTNAME.test(name)) {
-    throw new InvalidSpecError('hostname', name, 'expected letters, digits, hyphens and dots, at most 64 characters');
+    throw new InvalidSpecError(
+      'hostname',
+      name,
+      'expected letters, digits, hyphens and dots, at most 64 characters',
+    );
   }
   return name;
 }
@@ -21,7 +26,8 @@ export function checkEnv(vars: unknown): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(vars)) {
-    if (!ENV_NAME.test(k)) throw new InvalidSpecError('env', k, 'a variable name may not be empty or contain = or NUL');
+    if (!ENV_NAME.test(k))
+      throw new InvalidSpecError('env', k, 'a variable name may not be empty or contain = or NUL');
     if (typeof v !== 'string' || v.includes('\0')) {
       throw new InvalidSpecError(`env.${k}`, v, 'expected a string without NUL bytes');
     }
@@ -32,17 +38,22 @@ export function checkEnv(vars: unknown): Record<string, string> {
 
 /** An absolute, normalised path inside the container (not `/` unless `allowRoot`). */
 export function checkContainerPath(field: string, path: unknown, allowRoot = false): string {
-  if (typeof path !== 'string' || path.includes('\0')) throw new InvalidSpecError(field, path, 'expected a path string');
-  if (!isAbsolute(path)) throw new InvalidSpecError(field, path, 'must be an absolute path inside the container');
-  if (path.split('/').includes('..')) throw new InvalidSpecError(field, path, "may not contain '..'");
+  if (typeof path !== 'string' || path.includes('\0'))
+    throw new InvalidSpecError(field, path, 'expected a path string');
+  if (!isAbsolute(path))
+    throw new InvalidSpecError(field, path, 'must be an absolute path inside the container');
+  if (path.split('/').includes('..'))
+    throw new InvalidSpecError(field, path, "may not contain '..'");
   const n = normalize(path).replace(/\/+$/, '') || '/';
-  if (n === '/' && !allowRoot) throw new InvalidSpecError(field, path, 'may not be the root directory');
+  if (n === '/' && !allowRoot)
+    throw new InvalidSpecError(field, path, 'may not be the root directory');
   return n;
 }
 
 /** An existing absolute host path; `kind` checks it is a directory. */
 export function checkHostPath(field: string, path: unknown, kind?: 'directory'): string {
-  if (typeof path !== 'string' || path.includes('\0')) throw new InvalidSpecError(field, path, 'expected a path string');
+  if (typeof path !== 'string' || path.includes('\0'))
+    throw new InvalidSpecError(field, path, 'expected a path string');
   if (!isAbsolute(path)) throw new InvalidSpecError(field, path, 'must be an absolute host path');
   let isDir: boolean;
   try {
@@ -62,11 +73,16 @@ export function checkId(field: string, id: unknown): number {
 }
 
 export function checkCapabilities(field: string, caps: unknown): Capability[] {
-  if (!Array.isArray(caps)) throw new InvalidSpecError(field, caps, 'expected an array of capability names');
+  if (!Array.isArray(caps))
+    throw new InvalidSpecError(field, caps, 'expected an array of capability names');
   return caps.map((c) => {
     const name = typeof c === 'string' ? c.replace(/^CAP_/i, '').toUpperCase() : c;
     if (typeof name !== 'string' || !(name in CAPABILITIES)) {
-      throw new InvalidSpecError(field, c, "unknown capability (use names like 'NET_ADMIN' or 'CAP_NET_ADMIN')");
+      throw new InvalidSpecError(
+        field,
+        c,
+        "unknown capability (use names like 'NET_ADMIN' or 'CAP_NET_ADMIN')",
+      );
     }
     return name as Capability;
   });
@@ -74,7 +90,11 @@ export function checkCapabilities(field: string, caps: unknown): Capability[] {
 
 export function checkRlimitName(name: unknown): RlimitName {
   if (typeof name !== 'string' || !(name in RLIMITS)) {
-    throw new InvalidSpecError('rlimit', name, `unknown resource; one of ${Object.keys(RLIMITS).join(', ')}`);
+    throw new InvalidSpecError(
+      'rlimit',
+      name,
+      `unknown resource; one of ${Object.keys(RLIMITS).join(', ')}`,
+    );
   }
   return name as RlimitName;
 }

@@ -130,7 +130,7 @@ static int record_arity(const char *key)
 		{"nonewprivs", 1}, {"wait", 1},    {"staging", 1},  {"arg", 1},
 		{"env", 1},       {"rlimit", 3},   {"root-tmpfs", 0}, {"root-bind", 1},
 		{"mkdir", 2},     {"bind", 3},     {"symlink", 2},  {"file", 3},
-		{"tmpfs", 3},     {"mknod", 4},    {"proc", 1},     {"sysfs", 1},
+		{"tmpfs", 4},     {"mknod", 4},    {"proc", 1},     {"sysfs", 1},
 		{"devpts", 1},    {"pivot", 0},    {"mask", 1},     {"readonly", 1},
 		{"root-readonly", 0},
 	};
@@ -368,13 +368,14 @@ static void do_bind(const char *src, const char *dst, int readonly)
 		remount_readonly(dst);
 }
 
-static void do_tmpfs(const char *dst, const char *size, const char *mode)
+static void do_tmpfs(const char *dst, const char *size, const char *mode, int devices)
 {
 	char opts[64];
 	snprintf(opts, sizeof opts, "size=%s,mode=%s", size, mode);
 	if (mkdir_p(dst, 0755) < 0)
 		fail("mount.mkdir", dst);
-	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+	/* Only the tmpfs that becomes /dev may hold usable device nodes. */
+	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | (devices ? 0 : MS_NODEV), opts) < 0)
 		fail("mount.tmpfs", dst);
 }
 
@@ -456,7 +457,7 @@ static void build_root(void)
 		} else if (!strcmp(k, "file")) {
 			write_file(in_root(0, r->arg[0], pivoted), r->arg[1], r->arg[2]);
 		} else if (!strcmp(k, "tmpfs")) {
-			do_tmpfs(in_root(0, r->arg[0], pivoted), r->arg[1], r->arg[2]);
+			do_tmpfs(in_root(0, r->arg[0], pivoted), r->arg[1], r->arg[2], r->arg[3][0] == '1');
 		} else if (!strcmp(k, "mknod")) {
 			const char *p = in_root(0, r->arg[0], pivoted);
 			dev_t dev = makedev((unsigned)parse_num(r->arg[1], "major"), (unsigned)parse_num(r->arg[2], "minor"));

@@ -6,7 +6,9 @@ export class InitNotBuiltError extends Error {
   readonly code = 'ERR_TSBOX_INIT_NOT_BUILT';
   readonly stage = 'init.locate';
   constructor(readonly path: string) {
-    super(`tsbox-init is not built at ${path}: run \`pnpm build\` (it compiles packages/init/c with cc)`);
+    super(
+      `tsbox-init is not built at ${path}: run \`pnpm build\` (it compiles packages/init/c with cc)`,
+    );
     this.name = 'InitNotBuiltError';
   }
 }

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-export { initBinaryPath, InitNotBuiltError } from './binary.js';
+export { InitNotBuiltError, initBinaryPath } from './binary.js';
 export * from './constants.js';
 export {
   encodeInitConfig,

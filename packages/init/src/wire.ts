@@ -20,7 +20,8 @@ export type MountOp =
   | { op: 'bind'; source: string; target: string; readonly: boolean }
   | { op: 'symlink'; target: string; path: string }
   | { op: 'file'; path: string; mode: number; content: string }
-  | { op: 'tmpfs'; target: string; sizeBytes: number; mode: number }
+  /** `devices`: allow device nodes (only for the container's `/dev`); otherwise `nodev`. */
+  | { op: 'tmpfs'; target: string; sizeBytes: number; mode: number; devices?: boolean }
   | { op: 'mknod'; path: string; major: number; minor: number; mode: number }
   | { op: 'proc'; target: string }
   | { op: 'sysfs'; target: string }
@@ -79,7 +80,7 @@ function mountRecord(m: MountOp): string[] {
     case 'file':
       return [m.op, m.path, octal(m.mode), m.content];
     case 'tmpfs':
-      return [m.op, m.target, String(m.sizeBytes), octal(m.mode)];
+      return [m.op, m.target, String(m.sizeBytes), octal(m.mode), m.devices ? '1' : '0'];
     case 'mknod':
       return [m.op, m.path, String(m.major), String(m.minor), octal(m.mode)];
     case 'proc':
@@ -110,7 +111,8 @@ export function encodeInitConfig(c: InitConfig): Buffer {
   for (const a of c.argv) parts.push('arg', a);
   for (const e of c.env) parts.push('env', e);
   for (const p of parts) {
-    if (p.includes('\0')) throw new InitConfigError(`config string contains a NUL byte: ${JSON.stringify(p)}`);
+    if (p.includes('\0'))
+      throw new InitConfigError(`config string contains a NUL byte: ${JSON.stringify(p)}`);
   }
   const body = Buffer.from(`${parts.join('\0')}\0`, 'utf8');
   const out = Buffer.allocUnsafe(4 + body.length);

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { Container, gc } from '../src/index.js';
+import { mountCount, stateEntries, tsboxInitPids } from './helpers.js';
+
+describe('cleanup', () => {
+  it('200 runs in a row leave no mount, no process and no state behind', async () => {
+    const mounts = mountCount();
+    const box = new Container().timeout('10s');
+    for (let i = 0; i < 200; i++) {
+      // Alternate the ways a run can end: success, failure, signal, timeout.
+      const kind = i % 4;
+      const r =
+        kind === 0
+          ? await box.run('true')
+          : kind === 1
+            ? await box.run('sh', ['-c', 'exit 5'])
+            : kind === 2
+              ? await box.run('sh', ['-c', 'sleep 5 & kill -9 $$'])
+              : await box.timeout('50ms').run('sleep', ['5']);
+      expect(r.exitCode).toBe([0, 5, 137, 137][kind]);
+    }
+    expect(mountCount()).toBe(mounts);
+    expect(tsboxInitPids()).toEqual([]);
+    expect(stateEntries()).toEqual([]);
+  });
+
+  it('asyncDispose kills a running container and releases it', async () => {
+    let pid = 0;
+    {
+      await using c = await new Container().start('sleep', ['30']);
+      pid = c.pid;
+      expect(c.running).toBe(true);
+    }
+    expect(() => process.kill(pid, 0)).toThrow();
+    expect(tsboxInitPids()).toEqual([]);
+    expect(stateEntries()).toEqual([]);
+  });
+
+  it('gc removes state left by a process that died, and keeps live containers', async () => {
+    const { mkdirSync, writeFileSync, utimesSync } = await import('node:fs');
+    const { STATE_ROOT } = await import('../src/index.js');
+    const dead = `${STATE_ROOT}/deadbeef0001`;
+    mkdirSync(dead, { recursive: true });
+    writeFileSync(
+      `${dead}/state.json`,
+      JSON.stringify({ id: 'deadbeef0001', keeperPid: 2 ** 22 + 7, ownerPid: 1, createdAt: '' }),
+    );
+    const orphanDir = `${STATE_ROOT}/deadbeef0002`;
+    mkdirSync(orphanDir);
+    utimesSync(orphanDir, new Date(0), new Date(0));
+    const c = await new Container().start('sleep', ['30']);
+    try {
+      const report = gc();
+      expect(report.removed.sort()).toEqual([dead, orphanDir].sort());
+      expect(report.live).toEqual([c.id]);
+      expect(stateEntries()).toEqual([c.id]);
+    } finally {
+      await c.stop({ grace: 0.001 });
+    }
+    expect(stateEntries()).toEqual([]);
+  });
+});

@@ -38,7 +38,9 @@ async function run(argv: string[]): Promise<number> {
   }
   const [cmd, ...args] = argv.slice(i);
   if (!cmd) throw new Error(USAGE);
-  const running = await box.start(cmd, args, { input: process.stdin.isTTY ? undefined : process.stdin });
+  const running = await box.start(cmd, args, {
+    input: process.stdin.isTTY ? undefined : process.stdin,
+  });
   running.on('stdout', (c) => process.stdout.write(c));
   running.on('stderr', (c) => process.stderr.write(c));
   const forward = (sig: NodeJS.Signals) => running.kill(sig);
@@ -66,7 +68,11 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof TsboxError ? `tsbox: ${err.code} (${err.stage}): ${err.message}` : `tsbox: ${(err as Error).message}`);
+    console.error(
+      err instanceof TsboxError
+        ? `tsbox: ${err.code} (${err.stage}): ${err.message}`
+        : `tsbox: ${(err as Error).message}`,
+    );
     process.exitCode = 125;
   },
 );

@@ -61,6 +61,35 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
   return new InitError(m.stage, errno, m.detail);
 }
 
+/** Containers of this process that are still alive: keeper pid → state dir. */
+const live = new Map<number, string>();
+
+/**
+ * If this process exits with containers running, kill them and remove their state
+ * now (their keepers would die with us anyway, through PR_SET_PDEATHSIG, but the
+ * state directories would be left for `tsbox gc`).
+ */
+function trackLive(keeperPid: number | undefined, stateDir: string): () => void {
+  if (keeperPid === undefined) return () => undefined;
+  if (live.size === 0) process.once('exit', killLiveOnExit);
+  live.set(keeperPid, stateDir);
+  return () => {
+    live.delete(keeperPid);
+    if (live.size === 0) process.off('exit', killLiveOnExit);
+  };
+}
+
+function killLiveOnExit(): void {
+  for (const [pid, dir] of live) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    removeStateDir(dir);
+  }
+}
+
 /**
  * The run pipeline: state dir → spawn tsbox-init with the wire config → receive
  * PID 1's host pid → host-side steps → "go" → the workload runs → teardown. Resolves
@@ -146,14 +175,31 @@ export async function startContainer(
     if (live && running) running.emit(kind, chunk);
     else early.push([kind, chunk]);
   };
-  const stdout = new CappedCollector(keeper.stdout, spec.maxOutputBytes, (c) => {
-    options.onStdout?.(c);
-    emit('stdout', c);
-  });
-  const stderr = new CappedCollector(keeper.stderr, spec.maxOutputBytes, (c) => {
-    options.onStderr?.(c);
-    emit('stderr', c);
-  });
+  // A throwing output callback must not crash the process with a container still
+  // running: the container is killed and the run rejects with the callback's error.
+  let callbackError: { error: unknown } | undefined;
+  const deliver =
+    (kind: 'stdout' | 'stderr', cb: ((c: Buffer) => void) | undefined) => (c: Buffer) => {
+      try {
+        cb?.(c);
+        emit(kind, c);
+      } catch (error) {
+        if (!callbackError) {
+          callbackError = { error };
+          if (!sync.destroyed) sync.write(`signal ${constants.signals.SIGKILL}\n`);
+        }
+      }
+    };
+  const stdout = new CappedCollector(
+    keeper.stdout,
+    spec.maxOutputBytes,
+    deliver('stdout', options.onStdout),
+  );
+  const stderr = new CappedCollector(
+    keeper.stderr,
+    spec.maxOutputBytes,
+    deliver('stderr', options.onStderr),
+  );
 
   if (input !== undefined && keeper.stdin) {
     // A workload that exits without reading its input closes the pipe: not an error.
@@ -205,6 +251,7 @@ export async function startContainer(
   sync.on('error', () => undefined);
   sync.write(config);
 
+  const release = trackLive(keeper.pid, stateDir);
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
     (resolve, reject) => {
       keeper.once('error', (err) => {
@@ -215,12 +262,14 @@ export async function startContainer(
     },
   ).finally(() => {
     clearTimeout(timer);
+    release();
     removeStateDir(stateDir);
   });
 
   const result: Promise<RunResult> = closed.then(async ({ code, signal }) => {
     if (failure) throw failure;
     await earlyReleased;
+    if (callbackError) throw callbackError.error;
     let exitCode: number;
     let sig: NodeJS.Signals | null = null;
     if (exitMessage) {

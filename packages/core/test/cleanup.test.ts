@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Container, gc } from '../src/index.js';
-import { mountCount, stateEntries, tsboxInitPids } from './helpers.js';
+import { hostPidsWithArg, mountCount, stateEntries, tsboxInitPids } from './helpers.js';
 
 describe('cleanup', () => {
   it('200 runs in a row leave no mount, no process and no state behind', async () => {
@@ -58,5 +58,40 @@ describe('cleanup', () => {
       await c.stop({ grace: 0.001 });
     }
     expect(stateEntries()).toEqual([]);
+  });
+});
+
+describe('exceptions', () => {
+  it('a throwing output callback kills the container and rejects the run with that error', async () => {
+    const boom = new Error('callback failed');
+    const err = await new Container()
+      .run('sh', ['-c', 'echo first; sleep 30'], {
+        onStdout: () => {
+          throw boom;
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBe(boom);
+    expect(tsboxInitPids()).toEqual([]);
+    expect(stateEntries()).toEqual([]);
+  });
+
+  it('a Node process that exits with a container running leaves nothing behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const marker = String(80_000_000 + Math.floor(Math.random() * 9_000_000));
+    const script = `import { Container } from ${JSON.stringify(core)};
+      const c = await new Container().start('sleep', ['${marker}']);
+      process.stdout.write(String(c.pid)); process.exit(0);`;
+    const pid = Number(
+      execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }),
+    );
+    expect(pid).toBeGreaterThan(0);
+    expect(stateEntries()).toEqual([]);
+    // The container's PID 1 dies with its keeper; give the kernel a moment to reap.
+    for (let i = 0; i < 50 && hostPidsWithArg(marker).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(hostPidsWithArg(marker)).toEqual([]);
   });
 });

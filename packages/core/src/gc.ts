@@ -1,16 +1,16 @@
-import { readFileSync, statSync } from 'node:fs';
-import { readStates, removeStateDir } from './state.js';
+import { readFileSync } from 'node:fs';
+import { readStates, removeState } from './state.js';
 
 /** What {@link gc} found and removed. */
 export interface GcReport {
-  /** State directories of containers whose host-side helper is gone. */
+  /** Records of containers whose host-side helper is gone (paths under `/run/tsbox`). */
   removed: string[];
-  /** Containers still running (left alone). */
+  /** Ids of containers still running (left alone). */
   live: string[];
 }
 
-/** A state dir this young may belong to a container still being set up. */
-const SETUP_GRACE_MS = 60_000;
+/** A record this young whose content is unreadable may be being written now. */
+const WRITE_GRACE_MS = 60_000;
 
 /** Is `pid` a running tsbox-init? (A bare pid check could hit a reused pid.) */
 function keeperAlive(pid: number): boolean {
@@ -21,27 +21,20 @@ function keeperAlive(pid: number): boolean {
   }
 }
 
-function young(dir: string): boolean {
-  try {
-    return Date.now() - statSync(dir).mtimeMs < SETUP_GRACE_MS;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Removes what containers left behind when the process that ran them died
  * (`tsbox gc`). A container is live while its host-side tsbox-init runs; every
- * other state directory is removed.
+ * other record is removed.
  */
 export function gc(): GcReport {
   const report: GcReport = { removed: [], live: [] };
-  for (const { dir, state } of readStates()) {
-    if (state ? keeperAlive(state.keeperPid) : young(dir)) {
-      report.live.push(state?.id ?? dir);
+  for (const { path, state, mtimeMs } of readStates()) {
+    const live = state ? keeperAlive(state.keeperPid) : Date.now() - mtimeMs < WRITE_GRACE_MS;
+    if (live) {
+      report.live.push(state?.id ?? path);
     } else {
-      removeStateDir(dir);
-      report.removed.push(dir);
+      removeState(path);
+      report.removed.push(path);
     }
   }
   return report;

@@ -1,6 +1,6 @@
 /** How a container run ended. Flat, with explicit flags: nobody decodes exit code 137. */
 export interface RunResult {
-  /** The container's id (also its default hostname and its `/run/tsbox/<id>` state dir). */
+  /** The container's id (also its default hostname and the name of its `/run/tsbox/<id>.json` record). */
   id: string;
   /**
    * The workload's exit status as a shell reports it: its exit code, or 128 + n when

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   CLONE_NEWCGROUP,
@@ -35,7 +34,7 @@ import {
   DEFAULT_TMP_SIZE_BYTES,
   rlimitNumber,
 } from './spec.js';
-import { createStateDir, removeStateDir, writeState } from './state.js';
+import { removeState, STAGING_DIR, STATE_ROOT, writeState } from './state.js';
 
 /** Options of one run: what goes in, and where output goes as it comes. */
 export interface RunOptions {
@@ -61,7 +60,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
   return new InitError(m.stage, errno, m.detail);
 }
 
-/** Containers of this process that are still alive: keeper pid → state dir. */
+/** Containers of this process that are still alive: keeper pid → state record. */
 const live = new Map<number, string>();
 
 /**
@@ -69,10 +68,10 @@ const live = new Map<number, string>();
  * now (their keepers would die with us anyway, through PR_SET_PDEATHSIG, but the
  * state directories would be left for `tsbox gc`).
  */
-function trackLive(keeperPid: number | undefined, stateDir: string): () => void {
-  if (keeperPid === undefined) return () => undefined;
+function trackLive(keeperPid: number | undefined, statePath: string | undefined): () => void {
+  if (keeperPid === undefined || statePath === undefined) return () => undefined;
   if (live.size === 0) process.once('exit', killLiveOnExit);
-  live.set(keeperPid, stateDir);
+  live.set(keeperPid, statePath);
   return () => {
     live.delete(keeperPid);
     if (live.size === 0) process.off('exit', killLiveOnExit);
@@ -80,13 +79,13 @@ function trackLive(keeperPid: number | undefined, stateDir: string): () => void 
 }
 
 function killLiveOnExit(): void {
-  for (const [pid, dir] of live) {
+  for (const [pid, path] of live) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
-    removeStateDir(dir);
+    removeState(path);
   }
 }
 
@@ -112,33 +111,26 @@ export async function startContainer(
     ...spec.env,
   };
 
-  const stateDir = createStateDir(id);
-  let config: Buffer;
-  try {
-    config = encodeInitConfig({
-      cloneFlags: NAMESPACES,
-      cgroupProcs: [],
-      staging: join(stateDir, 'root'),
-      hostname,
-      cwd: spec.cwd,
-      uid: spec.uid,
-      gid: spec.gid,
-      groups: spec.groups,
-      capabilities: capabilityMask(spec.capabilities),
-      noNewPrivileges: spec.noNewPrivileges,
-      mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES),
-      rlimits: spec.rlimits.map((r) => ({
-        resource: rlimitNumber(r.name),
-        soft: r.soft,
-        hard: r.hard,
-      })),
-      argv,
-      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    });
-  } catch (err) {
-    removeStateDir(stateDir);
-    throw err;
-  }
+  const config = encodeInitConfig({
+    cloneFlags: NAMESPACES,
+    cgroupProcs: [],
+    staging: STAGING_DIR,
+    hostname,
+    cwd: spec.cwd,
+    uid: spec.uid,
+    gid: spec.gid,
+    groups: spec.groups,
+    capabilities: capabilityMask(spec.capabilities),
+    noNewPrivileges: spec.noNewPrivileges,
+    mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES),
+    rlimits: spec.rlimits.map((r) => ({
+      resource: rlimitNumber(r.name),
+      soft: r.soft,
+      hard: r.hard,
+    })),
+    argv,
+    env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+  });
 
   const input = options.input;
   const keeper = spawn(initBinaryPath(), [], {
@@ -146,13 +138,24 @@ export async function startContainer(
     env: {},
   });
   const sync = keeper.stdio[3] as Socket;
+  // The record lets `tsbox gc` find what a crashed owner left; the keeper waits for
+  // its config, so nothing has been created yet if writing the record fails.
+  let statePath: string | undefined;
   if (keeper.pid !== undefined) {
-    writeState(stateDir, {
-      id,
-      keeperPid: keeper.pid,
-      ownerPid: process.pid,
-      createdAt: new Date().toISOString(),
-    });
+    try {
+      statePath = writeState({
+        id,
+        keeperPid: keeper.pid,
+        ownerPid: process.pid,
+        createdAt: new Date().toISOString(),
+      });
+    } catch (err) {
+      keeper.kill('SIGKILL');
+      throw new InitProtocolError(
+        'state',
+        `cannot write the container record under ${STATE_ROOT}: ${(err as Error).message}`,
+      );
+    }
   }
 
   let running: RunningContainer | undefined;
@@ -251,7 +254,7 @@ export async function startContainer(
   sync.on('error', () => undefined);
   sync.write(config);
 
-  const release = trackLive(keeper.pid, stateDir);
+  const release = trackLive(keeper.pid, statePath);
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
     (resolve, reject) => {
       keeper.once('error', (err) => {
@@ -263,7 +266,7 @@ export async function startContainer(
   ).finally(() => {
     clearTimeout(timer);
     release();
-    removeStateDir(stateDir);
+    if (statePath) removeState(statePath);
   });
 
   const result: Promise<RunResult> = closed.then(async ({ code, signal }) => {

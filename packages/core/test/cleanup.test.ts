@@ -36,26 +36,36 @@ describe('cleanup', () => {
     expect(stateEntries()).toEqual([]);
   });
 
-  it('gc removes state left by a process that died, and keeps live containers', async () => {
+  it('gc removes records left by a process that died, and keeps live containers', async () => {
     const { mkdirSync, writeFileSync, utimesSync } = await import('node:fs');
     const { STATE_ROOT } = await import('../src/index.js');
-    const dead = `${STATE_ROOT}/deadbeef0001`;
-    mkdirSync(dead, { recursive: true });
+    mkdirSync(STATE_ROOT, { recursive: true });
+    // A record whose keeper pid is not a running tsbox-init (pid 1 is this machine's init).
+    const dead = `${STATE_ROOT}/deadbeef0001.json`;
     writeFileSync(
-      `${dead}/state.json`,
-      JSON.stringify({ id: 'deadbeef0001', keeperPid: 2 ** 22 + 7, ownerPid: 1, createdAt: '' }),
+      dead,
+      JSON.stringify({ id: 'deadbeef0001', keeperPid: 1, ownerPid: 1, createdAt: '' }),
     );
-    const orphanDir = `${STATE_ROOT}/deadbeef0002`;
-    mkdirSync(orphanDir);
-    utimesSync(orphanDir, new Date(0), new Date(0));
+    // An unreadable record, old enough not to be one being written right now.
+    const garbage = `${STATE_ROOT}/deadbeef0002.json`;
+    writeFileSync(garbage, '{');
+    utimesSync(garbage, new Date(0), new Date(0));
+    // A leftover directory (the shape later features use) is removed whole.
+    const dir = `${STATE_ROOT}/deadbeef0003`;
+    mkdirSync(dir);
+    writeFileSync(`${dir}/x`, '');
+    utimesSync(dir, new Date(0), new Date(0));
     const c = await new Container().start('sleep', ['30']);
     try {
+      expect(stateEntries().sort()).toEqual(
+        [`${c.id}.json`, 'deadbeef0001.json', 'deadbeef0002.json', 'deadbeef0003'].sort(),
+      );
       const report = gc();
-      expect(report.removed.sort()).toEqual([dead, orphanDir].sort());
+      expect(report.removed.sort()).toEqual([dead, garbage, dir].sort());
       expect(report.live).toEqual([c.id]);
-      expect(stateEntries()).toEqual([c.id]);
+      expect(stateEntries()).toEqual([`${c.id}.json`]);
     } finally {
-      await c.stop({ grace: 0.001 });
+      await c.stop({ grace: 1 });
     }
     expect(stateEntries()).toEqual([]);
   });

@@ -33,7 +33,8 @@ export function tsboxInitPids(): number[] {
 
 export function stateEntries(): string[] {
   try {
-    return readdirSync(STATE_ROOT);
+    // Dot entries are shared infrastructure (the staging dir), not containers.
+    return readdirSync(STATE_ROOT).filter((n) => !n.startsWith('.'));
   } catch {
     return [];
   }

@@ -788,6 +788,9 @@ int main(void)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail("init", "PR_SET_PDEATHSIG");
+	/* "go" to a container that already failed writes to a closed pipe: that is
+	 * EPIPE to ignore, not a reason for the keeper to die. */
+	signal(SIGPIPE, SIG_IGN);
 	load_config();
 	join_cgroups();
 

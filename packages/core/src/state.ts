@@ -13,11 +13,12 @@ import { join } from 'node:path';
 export const STATE_ROOT = process.env.TSBOX_STATE_DIR ?? '/run/tsbox';
 
 /**
- * Where init assembles each container's root before `pivot_root`. One directory
- * serves every container: each mounts over it only inside its own mount
- * namespace, so they never see each other's mounts.
+ * Where init assembles each container's root before `pivot_root`: the state root
+ * itself. Every container mounts over it only inside its own mount namespace, so
+ * containers never see each other's mounts, the host sees none, and no
+ * per-container directory has to be made and removed on the start path.
  */
-export const STAGING_DIR = join(STATE_ROOT, '.staging');
+export const STAGING_DIR = STATE_ROOT;
 
 /** What `/run/tsbox/<id>.json` holds while a container lives. */
 export interface ContainerState {
@@ -42,7 +43,7 @@ export function statePath(id: string): string {
 
 export function writeState(state: ContainerState): string {
   if (!rootReady) {
-    mkdirSync(STAGING_DIR, { recursive: true, mode: 0o700 });
+    mkdirSync(STATE_ROOT, { recursive: true, mode: 0o700 });
     rootReady = true;
   }
   const path = statePath(state.id);

@@ -66,6 +66,12 @@ fi
 # that mount removed: the host keeps its layout, and all contenders (tsbox
 # included) are measured in the same environment from the same Node process.
 # Mounts any contender leaves behind die with the namespace.
+#
+# A throwaway tmpfs then goes where the cgroup2 mount was: crun still treats
+# /sys/fs/cgroup/unified as a hierarchy to join and creates <id>/cgroup.procs
+# there, a plain directory and file it never removes. Without this tmpfs they
+# pile up (one per container) in the host's /sys/fs/cgroup tmpfs, hidden
+# under its cgroup2 mount; with it they vanish with the namespace.
 if [[ $# -gt 0 ]]; then BENCHES=("$@"); fi
 for bench in "${BENCHES[@]}"; do
   script="bench/${bench}.mjs"
@@ -75,6 +81,10 @@ for bench in "${BENCHES[@]}"; do
   fi
   echo "== $bench" >&2
   unshare --mount --propagation private -- sh -c '
-    if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified; fi
+    set -e
+    if mountpoint -q /sys/fs/cgroup/unified; then
+      umount /sys/fs/cgroup/unified
+      mount -t tmpfs -o size=16m,mode=755 tsbox-bench-unified /sys/fs/cgroup/unified
+    fi
     exec node "$1"' sh "$script"
 done

@@ -6,15 +6,25 @@
 // Knobs: BENCH_RUNS (default 200 measured runs per contender), BENCH_WARMUP
 // (default 10), BENCH_CONC_REPEATS (default 3 repetitions of "100 runs, 8 at a
 // time"; the median is reported).
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { machineFacts } from './lib/machine.mjs';
-import { makeBundle, makeMirrorRootfs, USR_LINKS } from './lib/oci.mjs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { machineFacts, machineLoad } from './lib/machine.mjs';
+import { DOCKER_CAPS, makeBundle, makeMirrorRootfs, USR_LINKS } from './lib/oci.mjs';
 import { capture, killLiveChildren, timedPool, timedRun } from './lib/proc.mjs';
 import { formatTable, round, summarize, writeResults } from './lib/stats.mjs';
 
@@ -33,7 +43,8 @@ function envInt(name, dflt) {
   const v = process.env[name];
   if (v === undefined || v === '') return dflt;
   const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`${name} must be a positive integer, got ${v}`);
   return n;
 }
 
@@ -47,7 +58,13 @@ const newId = () => `${idPrefix}${idSeq++}`;
 /** @type {Set<{ stop: () => Promise<unknown> }>} tsbox sandboxes started and not yet stopped */
 const tsboxLive = new Set();
 
-/** Delete every crun/runc container of this process; remove the temp dir. */
+/**
+ * Delete every crun/runc container of this process and whatever a runtime
+ * killed half-way left behind (a state dir without state.json, empty cgroups,
+ * crun's cgroup.procs files under an unmounted /sys/fs/cgroup/unified: see
+ * run.sh); remove the temp dir. Everything is matched by this process's id
+ * prefix, so nothing of anyone else is touched.
+ */
 function cleanup() {
   killLiveChildren();
   for (const runtime of ['crun', 'runc']) {
@@ -55,16 +72,66 @@ function cleanup() {
       .split('\n')
       .filter((id) => id.startsWith(idPrefix));
     for (const id of ids) capture(runtime, ['delete', '-f', id], { allowFail: true });
+    removeOurs(`/run/${runtime}`, (dir) => rmSync(dir, { recursive: true, force: true }));
+  }
+  const mounts = readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '));
+  for (const [, mountpoint, type] of mounts) {
+    if (type !== 'cgroup' && type !== 'cgroup2') continue;
+    // Only empty cgroups go: rmdir refuses one with processes, and any process
+    // in a cgroup of ours was started by a contender that was already killed.
+    removeOurs(mountpoint, (dir) => rmdirSync(dir));
+  }
+  if (!mounts.some((f) => f[1] === '/sys/fs/cgroup/unified')) {
+    removeOurs('/sys/fs/cgroup/unified', (dir) => rmSync(dir, { recursive: true, force: true }));
   }
   rmSync(tmp, { recursive: true, force: true });
 }
 
+/**
+ * Apply `remove` to each entry of `parent` whose name has our id prefix.
+ * @param {string} parent
+ * @param {(path: string) => void} remove
+ */
+function removeOurs(parent, remove) {
+  let names;
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return; // no such directory on this machine
+  }
+  for (const name of names) {
+    if (!name.startsWith(idPrefix)) continue;
+    try {
+      remove(join(parent, name));
+    } catch (e) {
+      console.error(`bench: could not remove ${join(parent, name)}: ${e}`);
+    }
+  }
+}
+
+// First signal: stop at the next run boundary, so no container is killed
+// half-created; the normal clean-up then runs. A second signal kills what is
+// in flight and cleans up at once.
+let interrupted = false;
 for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-  process.on(sig, () => {
-    console.error(`\nbench: ${sig}, cleaning up`);
+  process.on(sig, async () => {
+    if (!interrupted) {
+      interrupted = true;
+      console.error(`\nbench: ${sig}: stopping after the runs in flight (again to force)`);
+      return;
+    }
+    console.error(`\nbench: ${sig}: killing the runs in flight, cleaning up`);
+    await Promise.allSettled([...tsboxLive].map((box) => box.stop()));
     cleanup();
     process.exit(130);
   });
+}
+
+/** Throw at a run boundary once a signal asked us to stop. */
+function checkInterrupted() {
+  if (interrupted) throw new Error('interrupted');
 }
 
 // --- the contenders ---------------------------------------------------------
@@ -90,6 +157,9 @@ const BWRAP_ARGS = [
   '--tmpfs', '/tmp',
   '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup',
   '--hostname', 'box',
+  // bwrap run by root keeps every capability; keep Docker's 14 like the others.
+  '--cap-drop', 'ALL',
+  ...DOCKER_CAPS.flatMap((c) => ['--cap-add', c]),
   '--die-with-parent',
   '--', '/bin/true',
 ];
@@ -152,20 +222,37 @@ const contenders = [
 ];
 
 // tsbox: `new Container().run('/bin/true', [])` from the built @tsbox/core.
-const tsboxUrl = new URL('../packages/core/dist/index.js', import.meta.url);
-/** @type {{ status: 'ok' | 'not built' | 'error', error?: string, Container?: any }} */
+// BENCH_TSBOX_MODULE points at another build of it (an absolute path), for
+// comparing two builds or checking this harness against a stand-in.
+const tsboxUrl = process.env.BENCH_TSBOX_MODULE
+  ? pathToFileURL(process.env.BENCH_TSBOX_MODULE)
+  : new URL('../packages/core/dist/index.js', import.meta.url);
+/**
+ * @typedef {object} TsboxModule
+ * @property {'ok' | 'not built' | 'error'} status
+ * @property {string} path the module file
+ * @property {string} [error] why it failed to load
+ * @property {any} [Container] the Container class when status is 'ok'
+ */
 const tsbox = await loadTsbox();
 
+/**
+ * Import @tsbox/core's build. Missing means "not built" (the bench goes on
+ * without it); present but broken is an error (reported, exit non-zero).
+ * @returns {Promise<TsboxModule>}
+ */
 async function loadTsbox() {
-  if (!existsSync(fileURLToPath(tsboxUrl))) return { status: 'not built' };
+  const path = fileURLToPath(tsboxUrl);
+  if (!existsSync(path)) return { status: 'not built', path };
   try {
     const mod = await import(tsboxUrl.href);
     if (typeof mod.Container !== 'function') {
-      return { status: 'error', error: 'packages/core/dist/index.js exports no Container' };
+      return { status: 'error', path, error: `${path} exports no Container` };
     }
-    return { status: 'ok', Container: mod.Container };
+    return { status: 'ok', path, Container: mod.Container };
   } catch (e) {
-    return { status: 'error', error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+    const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    return { status: 'error', path, error };
   }
 }
 
@@ -201,6 +288,7 @@ async function measureLatency() {
   for (let round = 0; round < WARMUP + RUNS; round++) {
     for (let k = 0; k < contenders.length; k++) {
       const c = contenders[(round + k) % contenders.length];
+      checkInterrupted();
       const ms = await c.once();
       if (round >= WARMUP) samples.get(c.name)?.push(ms);
     }
@@ -220,7 +308,11 @@ async function measureConcurrent() {
   for (let rep = 0; rep < CONC_REPEATS; rep++) {
     for (let k = 0; k < conc.length; k++) {
       const c = conc[(rep + k) % conc.length];
-      totals.get(c.name)?.push(await timedPool(CONC_RUNS, CONC_WIDTH, () => c.once()));
+      const total = await timedPool(CONC_RUNS, CONC_WIDTH, async () => {
+        checkInterrupted();
+        return c.once();
+      });
+      totals.get(c.name)?.push(total);
     }
   }
   return totals;
@@ -371,7 +463,8 @@ async function crunIdleMemory() {
 function checkEnvironment() {
   const unified = readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
-    .some((l) => l.split(' ')[1] === '/sys/fs/cgroup/unified');
+    .map((l) => l.split(' '))
+    .some((f) => f[1] === '/sys/fs/cgroup/unified' && f[2] === 'cgroup2');
   const v1 = existsSync('/sys/fs/cgroup/memory/tasks');
   if (unified && v1) {
     throw new Error(
@@ -384,7 +477,9 @@ function checkEnvironment() {
 
 async function main() {
   checkEnvironment();
+  checkInterrupted();
   const machine = machineFacts();
+  const loadBefore = machineLoad();
   const t0 = performance.now();
 
   console.error(
@@ -393,7 +488,10 @@ async function main() {
   );
   const latency = await measureLatency();
   const concurrent = await measureConcurrent();
-  const memory = { tsbox: await tsboxIdleMemory(), crun: await crunIdleMemory() };
+  checkInterrupted();
+  const tsboxMemory = await tsboxIdleMemory();
+  checkInterrupted();
+  const memory = { tsbox: tsboxMemory, crun: await crunIdleMemory() };
 
   const summaries = new Map([...latency].map(([name, s]) => [name, summarize(s)]));
   const crunP50 = summaries.get('crun')?.p50 ?? Number.NaN;
@@ -404,17 +502,22 @@ async function main() {
 
   // --- print
   const tsboxRow = tsbox.status === 'ok' ? [] : [[`tsbox: ${tsbox.status}`]];
+  const loadNow = machineLoad();
+  console.log(
+    `\nmachine: ${machine.kernel}, ${machine.cpus} CPUs, node ${machine.node}; ` +
+      `load ${loadBefore.loadavg[0].toFixed(2)} -> ${loadNow.loadavg[0].toFixed(2)}` +
+      (loadNow.cpuPressure ? `; cpu pressure now: ${loadNow.cpuPressure}` : ''),
+  );
   console.log(`\n/bin/true start latency, wall ms from the calling Node process (n=${RUNS})`);
   console.log(
     formatTable(
       ['contender', 'p50 ms', 'p95 ms', 'mean ms', 'min ms', 'p50/crun'],
-      [
-        ...rows.map(({ c, s, ratio }) => [c.name, s.p50, s.p95, s.mean, s.min, ratio]),
-        ...tsboxRow,
-      ],
+      [...rows.map(({ c, s, ratio }) => [c.name, s.p50, s.p95, s.mean, s.min, ratio]), ...tsboxRow],
     ),
   );
-  console.log(`\n${CONC_RUNS} runs, ${CONC_WIDTH} at a time: total wall ms (median of ${CONC_REPEATS})`);
+  console.log(
+    `\n${CONC_RUNS} runs, ${CONC_WIDTH} at a time: total wall ms (median of ${CONC_REPEATS})`,
+  );
   console.log(
     formatTable(
       ['contender', 'median ms', 'min ms', 'max ms'],
@@ -456,6 +559,7 @@ async function main() {
     bench: 'start-latency',
     timestamp: new Date().toISOString(),
     machine,
+    load: { before: loadBefore, after: loadNow },
     environment:
       'node bench/start-latency.mjs in a private mount namespace with /sys/fs/cgroup/unified unmounted (bench/run.sh)',
     config: {
@@ -467,11 +571,17 @@ async function main() {
         'fresh /proc, tmpfs /dev, tmpfs /tmp',
       ociBundle: { config: JSON.parse(readFileSync(join(trueBundle, 'config.json'), 'utf8')) },
     },
-    tsbox: { status: tsbox.status, ...(tsbox.error ? { error: tsbox.error } : {}) },
+    tsbox: {
+      status: tsbox.status,
+      module: tsbox.path,
+      ...(tsbox.error ? { error: tsbox.error } : {}),
+    },
     latency: rows.map(({ c, s, ratio }) => ({
       name: c.name,
       command: c.command,
-      ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k === 'n' ? k : `${k}Ms`, round(v)])),
+      ...Object.fromEntries(
+        Object.entries(s).map(([k, v]) => [k === 'n' ? k : `${k}Ms`, round(v)]),
+      ),
       p50RatioToCrun: round(ratio),
       samplesMs: (latency.get(c.name) ?? []).map((x) => round(x)),
     })),
@@ -492,7 +602,10 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (e) {
-  console.error(`bench: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  // A terminal's Ctrl-C also reaches the contender in flight, which then
+  // "fails": report the interruption, not that.
+  if (interrupted) console.error('bench: interrupted');
+  else console.error(`bench: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
 } finally {
   for (const box of tsboxLive) await box.stop().catch(() => {});
   cleanup();

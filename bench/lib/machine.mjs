@@ -24,6 +24,21 @@ function cgroupLayout() {
   return { v1Hierarchies: v1, v2Mounts: v2 };
 }
 
+/**
+ * How busy the machine is right now: load averages and CPU pressure (PSI).
+ * Taken before and after a bench, since other work on a 2-core machine moves
+ * every figure.
+ */
+export function machineLoad() {
+  let cpuPressure = null;
+  try {
+    cpuPressure = readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0];
+  } catch {
+    // PSI not compiled in
+  }
+  return { at: new Date().toISOString(), loadavg: os.loadavg(), cpuPressure };
+}
+
 export function machineFacts() {
   const cpus = os.cpus();
   return {
@@ -33,7 +48,6 @@ export function machineFacts() {
     cpus: cpus.length,
     cpuModel: cpus[0]?.model ?? null,
     memTotalMiB: Math.round(os.totalmem() / 2 ** 20),
-    loadavg: os.loadavg(),
     node: process.version,
     crun: version('crun'),
     runc: version('runc'),

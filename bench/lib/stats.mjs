@@ -109,7 +109,10 @@ export function writeResults(name, data, opts = {}) {
   // Colons are awkward in file names on some tools; keep the stamp sortable.
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const text = `${JSON.stringify(data, null, 2)}\n`;
-  const paths = [join(RESULTS_DIR, `${name}-${stamp}.json`), join(RESULTS_DIR, `${name}-latest.json`)];
+  const paths = [
+    join(RESULTS_DIR, `${name}-${stamp}.json`),
+    join(RESULTS_DIR, `${name}-latest.json`),
+  ];
   if (opts.alsoLatest) paths.push(join(RESULTS_DIR, 'latest.json'));
   for (const p of paths) writeFileSync(p, text);
   return paths;

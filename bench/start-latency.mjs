@@ -3,7 +3,7 @@
 // must report"). Run through `pnpm bench` (bench/run.sh), which installs the
 // contenders and provides the mount namespace crun needs on these machines.
 //
-// Knobs: BENCH_RUNS (default 200 measured runs per contender), BENCH_WARMUP
+// Knobs: BENCH_RUNS (default 150 measured runs per contender), BENCH_WARMUP
 // (default 10), BENCH_CONC_REPEATS (default 3 repetitions of "100 runs, 8 at a
 // time"; the median is reported).
 
@@ -28,7 +28,7 @@ import { DOCKER_CAPS, makeBundle, makeMirrorRootfs, USR_LINKS } from './lib/oci.
 import { capture, killLiveChildren, timedPool, timedRun } from './lib/proc.mjs';
 import { formatTable, round, summarize, writeResults } from './lib/stats.mjs';
 
-const RUNS = envInt('BENCH_RUNS', 200);
+const RUNS = envInt('BENCH_RUNS', 150);
 const WARMUP = envInt('BENCH_WARMUP', 10);
 const CONC_RUNS = 100;
 const CONC_WIDTH = 8;

@@ -1,1 +1,45 @@
-export {};
+/**
+ * `@tsbox/netns`: container networking for tsbox without spawning `ip`.
+ *
+ * - {@link Rtnetlink}: an rtnetlink client over koffi (links, veth, bridges,
+ *   addresses, routes), usable in any network namespace.
+ * - {@link runInNetns}: run synchronous code with the thread in another namespace.
+ *
+ * @packageDocumentation
+ */
+export {
+  type AddAddressOptions,
+  type Address,
+  addAddress,
+  deleteAddress,
+  type ListAddressesFilter,
+  listAddresses,
+} from './address.js';
+export { InvalidNetworkInputError, IpamError, NetlinkError } from './errors.js';
+export { formatIp, type IpAddress, type IpPrefix, parseIp, parsePrefix, Subnet } from './ip.js';
+export {
+  type CreateBridgeOptions,
+  type CreateVethOptions,
+  createBridge,
+  createVeth,
+  deleteLink,
+  findLink,
+  getLink,
+  type Link,
+  type LinkRef,
+  listLinks,
+  moveLinkToNetns,
+  setLinkUp,
+  setMac,
+  setMaster,
+  setMtu,
+} from './link.js';
+export { checkInterfaceName, MAX_INTERFACE_NAME } from './names.js';
+export { describeNetns, type NetnsTarget, netnsInode, runInNetns } from './netns.js';
+export { addRoute, deleteRoute, listRoutes, type Route, type RouteSpec } from './route.js';
+export { Rtnetlink } from './rtnetlink.js';
+export {
+  type NetlinkRequest,
+  NetlinkSocket,
+  type NetlinkSocketOptions,
+} from './socket.js';

@@ -17,6 +17,7 @@ export {
 } from './address.js';
 export { InvalidNetworkInputError, IpamError, NetlinkError } from './errors.js';
 export { formatIp, type IpAddress, type IpPrefix, parseIp, parsePrefix, Subnet } from './ip.js';
+export { Ipam, type IpamOptions, type Lease, processStartTime } from './ipam.js';
 export {
   type CreateBridgeOptions,
   type CreateVethOptions,

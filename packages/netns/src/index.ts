@@ -15,6 +15,21 @@ export {
   type ListAddressesFilter,
   listAddresses,
 } from './address.js';
+export {
+  type Attachment,
+  type AttachOptions,
+  attach,
+  type BridgeNetwork,
+  type BridgeNetworkSpec,
+  DEFAULT_NETWORK_STATE_DIR,
+  type DetachOptions,
+  deleteHostInterface,
+  describeNetwork,
+  detach,
+  ensureBridgeNetwork,
+  macForAddress,
+  removeBridgeNetwork,
+} from './bridge-network.js';
 export { InvalidNetworkInputError, IpamError, NetlinkError } from './errors.js';
 export { formatIp, type IpAddress, type IpPrefix, parseIp, parsePrefix, Subnet } from './ip.js';
 export { Ipam, type IpamOptions, type Lease, processStartTime } from './ipam.js';

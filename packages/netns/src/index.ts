@@ -31,6 +31,15 @@ export {
   removeBridgeNetwork,
 } from './bridge-network.js';
 export { InvalidNetworkInputError, IpamError, NetlinkError } from './errors.js';
+export {
+  containerResolvConf,
+  type HostsOptions,
+  type HostsPeer,
+  parseResolvConf,
+  type ResolvConf,
+  renderHosts,
+  renderResolvConf,
+} from './hosts.js';
 export { formatIp, type IpAddress, type IpPrefix, parseIp, parsePrefix, Subnet } from './ip.js';
 export { Ipam, type IpamOptions, type Lease, processStartTime } from './ipam.js';
 export {

@@ -62,6 +62,9 @@ export interface NetlinkRequest {
   attributes?: readonly Attribute[];
 }
 
+/** Set on dump messages when the dumped table changed during the dump. */
+const NLM_F_DUMP_INTR = 0x10;
+const DUMP_ATTEMPTS = 4;
 /** Flag on an NLMSG_ERROR whose copy of the request was capped to its header. */
 const NLM_F_CAPPED = 0x100;
 const RECEIVE_BUFFER = 64 * 1024;
@@ -136,8 +139,20 @@ export class NetlinkSocket implements Disposable {
     }
   }
 
-  /** Sends a dump request (`NLM_F_DUMP`) and returns every message of the dump. */
+  /**
+   * Sends a dump request (`NLM_F_DUMP`) and returns every message of the dump. A
+   * dump the kernel marks as interrupted (`NLM_F_DUMP_INTR`: the table changed while
+   * it was read, e.g. other containers starting) is retried a few times.
+   */
   dump(request: NetlinkRequest, stage = stageOf(request.type)): IncomingMessage[] {
+    for (let attempt = 1; ; attempt++) {
+      const replies = this.dumpOnce(request, stage);
+      const interrupted = replies.some((m) => (m.flags & NLM_F_DUMP_INTR) !== 0);
+      if (!interrupted || attempt === DUMP_ATTEMPTS) return replies;
+    }
+  }
+
+  private dumpOnce(request: NetlinkRequest, stage: string): IncomingMessage[] {
     const seq = this.send(request, NLM_F_REQUEST | NLM_F_DUMP, stage);
     const replies: IncomingMessage[] = [];
     for (;;) {

@@ -61,6 +61,13 @@ export {
 } from './link.js';
 export { checkInterfaceName, MAX_INTERFACE_NAME } from './names.js';
 export { describeNetns, type NetnsTarget, netnsInode, runInNetns } from './netns.js';
+export {
+  NatTable,
+  type NatTableOptions,
+  NftablesError,
+  type PortProtocol,
+  type PublishedPort,
+} from './nftables.js';
 export { addRoute, deleteRoute, listRoutes, type Route, type RouteSpec } from './route.js';
 export { Rtnetlink } from './rtnetlink.js';
 export {
@@ -68,3 +75,4 @@ export {
   NetlinkSocket,
   type NetlinkSocketOptions,
 } from './socket.js';
+export { enableRouteLocalnet, readNetSysctl, setIpForwarding, writeNetSysctl } from './sysctl.js';

@@ -1,19 +1,23 @@
 /**
- * A TCP round trip between two namespaces, with Node processes entered there by
+ * TCP and UDP round trips between namespaces, with Node processes entered there by
  * `nsenter --net` (Node itself cannot move a running process). The server answers
- * `pong:<message>` once and exits; both sides are killed after `timeoutMs`.
+ * `pong:<message>` (plus ` from <peer address>` with `reportPeer`) once and exits;
+ * every process is killed after a timeout.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 
-const server = `
+const tcpServer = `
 const net = require('node:net');
-const [host, port] = [process.argv[1], Number(process.argv[2])];
-const s = net.createServer((c) => c.once('data', (d) => { c.end('pong:' + d); s.close(); }));
+const [host, port, reportPeer] = [process.argv[1], Number(process.argv[2]), process.argv[3] === '1'];
+const s = net.createServer((c) => c.once('data', (d) => {
+  c.end('pong:' + d + (reportPeer ? ' from ' + c.remoteAddress : ''));
+  s.close();
+}));
 s.listen(port, host, () => console.log('listening'));
-setTimeout(() => process.exit(3), 8000).unref();
+setTimeout(() => process.exit(3), 10000).unref();
 `;
 
-const client = `
+const tcpClient = `
 const net = require('node:net');
 const [host, port, message] = [process.argv[1], Number(process.argv[2]), process.argv[3]];
 const c = net.connect(port, host, () => c.write(message));
@@ -24,67 +28,95 @@ c.on('error', (e) => { console.error(e.message); process.exit(2); });
 setTimeout(() => { console.error('client timeout'); process.exit(4); }, 4000).unref();
 `;
 
-function inNetns(pid: number, script: string, args: string[]) {
+const udpServer = `
+const dgram = require('node:dgram');
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+const s = dgram.createSocket('udp4');
+s.on('message', (m, r) => s.send('pong:' + m, r.port, r.address, () => s.close()));
+s.bind(port, host, () => console.log('listening'));
+setTimeout(() => process.exit(3), 10000).unref();
+`;
+
+const udpClient = `
+const dgram = require('node:dgram');
+const [host, port, message] = [process.argv[1], Number(process.argv[2]), process.argv[3]];
+const c = dgram.createSocket('udp4');
+c.on('message', (m) => { console.log(String(m)); process.exit(0); });
+c.send(message, port, host);
+setTimeout(() => { console.error('client timeout'); process.exit(4); }, 4000).unref();
+`;
+
+function inNetns(pid: number, script: string, args: string[]): ChildProcessWithoutNullStreams {
   return spawn('nsenter', [`--net=/proc/${pid}/ns/net`, process.execPath, '-e', script, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
 }
 
-export async function tcpRoundTrip(options: {
+export interface RoundTripOptions {
   serverPid: number;
   clientPid: number;
+  /** Where the server listens. */
   address: string;
   message: string;
   port?: number;
+  /** Where the client connects (default: the server's address and port). */
+  connectAddress?: string;
+  connectPort?: number;
+  protocol?: 'tcp' | 'udp';
+  reportPeer?: boolean;
   timeoutMs?: number;
-}): Promise<string> {
+}
+
+export async function tcpRoundTrip(options: RoundTripOptions): Promise<string> {
+  const udp = options.protocol === 'udp';
   const port = String(options.port ?? 18089);
   const timeoutMs = options.timeoutMs ?? 8000;
-  const serverProcess = inNetns(options.serverPid, server, [options.address, port]);
-  const killServer = () => {
-    if (serverProcess.exitCode === null) serverProcess.kill('SIGKILL');
-  };
+  const server = inNetns(options.serverPid, udp ? udpServer : tcpServer, [
+    options.address,
+    port,
+    options.reportPeer ? '1' : '0',
+  ]);
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('server did not listen')), timeoutMs);
       let stderr = '';
-      serverProcess.stderr.on('data', (d) => {
+      server.stderr.on('data', (d) => {
         stderr += d;
       });
-      serverProcess.stdout.once('data', () => {
+      server.stdout.once('data', () => {
         clearTimeout(timer);
         resolve();
       });
-      serverProcess.once('exit', (code) => {
+      server.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`server exited ${code}: ${stderr}`));
       });
     });
-    const clientProcess = inNetns(options.clientPid, client, [
-      options.address,
-      port,
+    const client = inNetns(options.clientPid, udp ? udpClient : tcpClient, [
+      options.connectAddress ?? options.address,
+      String(options.connectPort ?? port),
       options.message,
     ]);
     return await new Promise<string>((resolve, reject) => {
       let stdout = '';
       let stderr = '';
       const timer = setTimeout(() => {
-        clientProcess.kill('SIGKILL');
+        client.kill('SIGKILL');
         reject(new Error('client timed out'));
       }, timeoutMs);
-      clientProcess.stdout.on('data', (d) => {
+      client.stdout.on('data', (d) => {
         stdout += d;
       });
-      clientProcess.stderr.on('data', (d) => {
+      client.stderr.on('data', (d) => {
         stderr += d;
       });
-      clientProcess.once('exit', (code) => {
+      client.once('exit', (code) => {
         clearTimeout(timer);
         if (code === 0) resolve(stdout.trim());
         else reject(new Error(`client exited ${code}: ${stderr.trim()}`));
       });
     });
   } finally {
-    killServer();
+    if (server.exitCode === null) server.kill('SIGKILL');
   }
 }

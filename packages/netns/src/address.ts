@@ -82,6 +82,7 @@ export function addAddress(
       index: resolveLinkIndex(nl, link),
     }),
     attributes,
+    subject: `${cidr} on ${link}`,
   });
 }
 
@@ -99,6 +100,7 @@ export function deleteAddress(nl: NetlinkSocket, link: LinkRef, cidr: string): v
       index: resolveLinkIndex(nl, link),
     }),
     attributes: addressAttributes(prefix),
+    subject: `${cidr} on ${link}`,
   });
 }
 

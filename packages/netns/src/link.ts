@@ -118,6 +118,7 @@ export function getLink(nl: NetlinkSocket, link: LinkRef): Link {
     type: RTM_GETLINK,
     body: ifinfomsg.encode({ family: AF_UNSPEC, index: refIndex(link) }),
     attributes: [...refAttributes(link), attr.u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)],
+    subject: `link ${link}`,
   });
   if (!reply) throw new NetlinkError('netlink.getlink', `No reply for link ${link}`);
   return decodeLink(reply.payload);
@@ -169,6 +170,7 @@ export function createVeth(nl: NetlinkSocket, options: CreateVethOptions): void 
         change: up ? IFF_UP : 0,
       }),
       attributes,
+      subject: `veth ${options.name} / ${options.peerName}`,
     });
   } finally {
     opened?.release();
@@ -199,6 +201,7 @@ export function createBridge(nl: NetlinkSocket, options: CreateBridgeOptions): v
       ...commonAttributes(nl, options),
       attr.nested(IFLA_LINKINFO, [attr.string(IFLA_INFO_KIND, 'bridge')]),
     ],
+    subject: `bridge ${options.name}`,
   });
 }
 
@@ -213,6 +216,7 @@ export function deleteLink(nl: NetlinkSocket, link: LinkRef): void {
     type: RTM_DELLINK,
     body: ifinfomsg.encode({ family: AF_UNSPEC, index: refIndex(link) }),
     attributes: refAttributes(link),
+    subject: `link ${link}`,
   });
 }
 
@@ -280,6 +284,7 @@ function modifyLink(
     type: RTM_NEWLINK,
     body: ifinfomsg.encode({ family: AF_UNSPEC, index: refIndex(link), flags, change }),
     attributes: [...refAttributes(link), ...attributes],
+    subject: `link ${link}`,
   });
 }
 

@@ -68,7 +68,12 @@ export interface Route {
  */
 export function addRoute(nl: NetlinkSocket, route: RouteSpec): void {
   const message = encodeRoute(nl, route, 'add');
-  nl.request({ type: RTM_NEWROUTE, flags: NLM_F_CREATE | NLM_F_EXCL, ...message });
+  nl.request({
+    type: RTM_NEWROUTE,
+    flags: NLM_F_CREATE | NLM_F_EXCL,
+    ...message,
+    subject: describeRoute(route),
+  });
 }
 
 /**
@@ -76,7 +81,11 @@ export function addRoute(nl: NetlinkSocket, route: RouteSpec): void {
  * @throws {@link NetlinkError} `'ESRCH'` when there is no such route.
  */
 export function deleteRoute(nl: NetlinkSocket, route: RouteSpec): void {
-  nl.request({ type: RTM_DELROUTE, ...encodeRoute(nl, route, 'delete') });
+  nl.request({
+    type: RTM_DELROUTE,
+    ...encodeRoute(nl, route, 'delete'),
+    subject: describeRoute(route),
+  });
 }
 
 /** Routes of one family in the main table (or `table`). */
@@ -116,6 +125,12 @@ export function decodeRoute(payload: Buffer): Route {
     scope: header.scope,
     type: header.type,
   };
+}
+
+function describeRoute(route: RouteSpec): string {
+  const via = route.gateway === undefined ? '' : ` via ${route.gateway}`;
+  const dev = route.device === undefined ? '' : ` dev ${route.device}`;
+  return `route ${route.destination ?? 'default'}${via}${dev}`;
 }
 
 function encodeRoute(

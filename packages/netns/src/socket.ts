@@ -60,6 +60,8 @@ export interface NetlinkRequest {
   flags?: number;
   body: Buffer;
   attributes?: readonly Attribute[];
+  /** What the request is about (`'10.89.0.2/24 on eth0'`), for error messages. */
+  subject?: string;
 }
 
 /** Set on dump messages when the dumped table changed during the dump. */
@@ -115,7 +117,7 @@ export class NetlinkSocket implements Disposable {
       libc().close(fd);
       throw error;
     }
-    return new NetlinkSocket(fd, netns === undefined ? 'host' : describeNetns(netns));
+    return new NetlinkSocket(fd, netns === undefined ? 'caller' : describeNetns(netns));
   }
 
   /**
@@ -125,13 +127,14 @@ export class NetlinkSocket implements Disposable {
    * @throws {@link NetlinkError} with the kernel's errno name and the request's stage.
    */
   request(request: NetlinkRequest, stage = stageOf(request.type)): IncomingMessage[] {
+    const subject = this.subjectOf(request);
     const seq = this.send(request, NLM_F_REQUEST | NLM_F_ACK, stage);
     const replies: IncomingMessage[] = [];
     for (;;) {
       for (const message of this.receive(stage)) {
         if (message.seq !== seq) continue;
         if (message.type === NLMSG_ERROR) {
-          throwIfError(message, stage);
+          throwIfError(message, stage, subject);
           return replies;
         }
         if (message.type !== NLMSG_NOOP) replies.push(message);
@@ -153,6 +156,7 @@ export class NetlinkSocket implements Disposable {
   }
 
   private dumpOnce(request: NetlinkRequest, stage: string): IncomingMessage[] {
+    const subject = this.subjectOf(request);
     const seq = this.send(request, NLM_F_REQUEST | NLM_F_DUMP, stage);
     const replies: IncomingMessage[] = [];
     for (;;) {
@@ -161,11 +165,11 @@ export class NetlinkSocket implements Disposable {
         if (message.type === NLMSG_DONE) {
           // A dump that failed half-way reports a negative errno in its DONE message.
           const error = message.payload.length >= 4 ? message.payload.readInt32LE(0) : 0;
-          if (error < 0) throw kernelError(error, stage, undefined);
+          if (error < 0) throw kernelError(error, stage, subject, undefined);
           return replies;
         }
         if (message.type === NLMSG_ERROR) {
-          throwIfError(message, stage);
+          throwIfError(message, stage, subject);
           return replies;
         }
         if (message.type !== NLMSG_NOOP) replies.push(message);
@@ -182,6 +186,14 @@ export class NetlinkSocket implements Disposable {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** The request's subject, plus the namespace when it is not the caller's own. */
+  private subjectOf(request: NetlinkRequest): string | undefined {
+    if (this.where === 'caller') return request.subject;
+    return request.subject === undefined
+      ? `in ${this.where}`
+      : `${request.subject} in ${this.where}`;
   }
 
   private send(request: NetlinkRequest, flags: number, stage: string): number {
@@ -263,17 +275,24 @@ function stageOf(type: number): string {
   return stageOfType[type] ?? `netlink.${type}`;
 }
 
-function throwIfError(message: IncomingMessage, stage: string): void {
+function throwIfError(message: IncomingMessage, stage: string, subject: string | undefined): void {
   const { error } = nlmsgerr.decode(message.payload);
   if (error === 0) return;
-  throw kernelError(error, stage, extAckMessage(message));
+  throw kernelError(error, stage, subject, extAckMessage(message));
 }
 
-function kernelError(error: number, stage: string, kernelMessage: string | undefined) {
+function kernelError(
+  error: number,
+  stage: string,
+  subject: string | undefined,
+  kernelMessage: string | undefined,
+): NetlinkError {
   const errno = errnoName(error);
+  const about = subject === undefined ? '' : ` (${subject})`;
   const reason = kernelMessage ? `: ${kernelMessage}` : '';
-  return new NetlinkError(stage, `${stage} failed with ${errno}${reason}`, {
+  return new NetlinkError(stage, `${stage}${about} failed with ${errno}${reason}`, {
     errno,
+    ...(subject === undefined ? {} : { value: subject }),
     ...(kernelMessage === undefined ? {} : { kernelMessage }),
   });
 }

@@ -60,7 +60,11 @@ describe('addresses over rtnetlink (inside a test namespace)', () => {
       code: 'ERR_TSBOX_NETLINK',
       errno: 'EEXIST',
       stage: 'netlink.newaddr',
+      // The kernel's extended ack, and the value, reach the error.
+      kernelMessage: expect.stringMatching(/already assigned/),
+      value: expect.stringContaining('10.89.7.1/24 on tsbaddr0'),
     });
+    expect((caught as Error).message).toContain('10.89.7.1/24 on tsbaddr0');
     expect(() => nl.deleteAddress('tsbaddr0', '10.89.8.1/24')).toThrow(
       expect.objectContaining({ errno: 'EADDRNOTAVAIL', stage: 'netlink.deladdr' }),
     );
@@ -82,6 +86,9 @@ describe('addresses over rtnetlink (inside a test namespace)', () => {
     const seen = ipJson<{ dst: string; gateway?: string }[]>(['route', 'show'], ns.pid);
     expect(seen).toContainEqual(expect.objectContaining({ dst: 'default', gateway: '10.89.9.1' }));
 
+    expect(() => nl.addRoute({ gateway: '10.89.77.1' })).toThrow(
+      expect.objectContaining({ errno: 'ENETUNREACH', kernelMessage: expect.any(String) }),
+    );
     expect(() => nl.addRoute({ gateway: '10.89.9.1' })).toThrow(
       expect.objectContaining({ errno: 'EEXIST', stage: 'netlink.newroute' }),
     );

@@ -4,6 +4,12 @@
  * - {@link Rtnetlink}: an rtnetlink client over koffi (links, veth, bridges,
  *   addresses, routes), usable in any network namespace.
  * - {@link runInNetns}: run synchronous code with the thread in another namespace.
+ * - {@link ensureBridgeNetwork}, {@link attach}, {@link detach}: bridge networks,
+ *   one call per container each way.
+ * - {@link Ipam}: address leases per subnet, safe across processes.
+ * - {@link NatTable}: published ports and opt-in masquerade in tsbox's own
+ *   nftables table.
+ * - {@link renderHosts}, {@link renderResolvConf}: file contents for the container.
  *
  * @packageDocumentation
  */

@@ -34,6 +34,7 @@ import {
   unlinkSync,
   writeSync,
 } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import { InvalidNetworkInputError, IpamError } from './errors.js';
 import { Subnet } from './ip.js';
@@ -234,7 +235,8 @@ export class Ipam {
 
   private leaseFiles(): string[] {
     this.ensureDirectory();
-    return readdirSync(this.directory).filter((name) => this.subnet.offsetOf(name) >= 0);
+    // Anything else in the directory (an editor's backup, a stray temp file) is ignored.
+    return readdirSync(this.directory).filter((name) => isIPv4(name) && this.subnet.contains(name));
   }
 
   private pathOf(address: string): string {

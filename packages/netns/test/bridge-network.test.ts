@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -129,14 +129,16 @@ describe('bridge networks', () => {
     expect(gone).toBe(true);
   });
 
-  it('detach can delete the host side when the namespace survives', async () => {
+  it('detach can delete the host side when the namespace survives (attach by fd)', async () => {
     const network = testNetwork();
     const ns = await createTestNetns();
     cleanup.add(() => ns.kill());
+    const fd = openSync(ns.path, 'r');
+    cleanup.add(() => closeSync(fd));
     const hostSide = uniqueName('tsbv');
     cleanup.add(() => deleteHostLinkIfPresent(hostSide));
     const attachment = attach(network, {
-      netns: { pid: ns.pid },
+      netns: { fd },
       owner: 'ctr',
       hostInterface: hostSide,
     });

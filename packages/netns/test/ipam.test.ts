@@ -63,6 +63,8 @@ describe('IPAM lease store', () => {
       join(directory, '10.89.3.50'),
       JSON.stringify({ owner: 'crashed', pid: 99999999, pidStart: 1, createdAt: 1 }),
     );
+    writeFileSync(join(directory, 'README'), 'not a lease');
+    writeFileSync(join(directory, '10.89.30.9'), 'another subnet, not ours');
     // Half-written just now: taken, and too young for reclaimDeadHolders.
     writeFileSync(join(directory, '10.89.3.51'), '');
     expect(ipam.reclaimDeadHolders()).toEqual(['10.89.3.50']);

@@ -98,7 +98,6 @@ export class NetlinkSocket implements Disposable {
   readonly where: string;
   private fd: number;
   private seq: number;
-  private readonly buffer = Buffer.alloc(RECEIVE_BUFFER);
 
   private constructor(fd: number, where: string) {
     this.fd = fd;
@@ -227,10 +226,10 @@ export class NetlinkSocket implements Disposable {
 
   private receive(stage: string): IncomingMessage[] {
     for (;;) {
-      const received = libc().recv(this.fd, this.buffer, this.buffer.length, 0);
+      const received = libc().recv(this.fd, receiveBuffer, receiveBuffer.length, 0);
       if (received >= 0) {
         // Copy: the buffer is reused by the next recv while callers may keep messages.
-        return decodeMessages(Buffer.from(this.buffer.subarray(0, received)));
+        return decodeMessages(Buffer.from(receiveBuffer.subarray(0, received)));
       }
       const error = syscallError('recv', stage, this.where);
       if (error.errno === EINTR) continue;
@@ -238,6 +237,13 @@ export class NetlinkSocket implements Disposable {
     }
   }
 }
+
+/**
+ * One receive buffer for every socket of this thread: requests are synchronous, so
+ * no two receives overlap, and received bytes are copied out at once. (A 64 KiB
+ * buffer per socket made opening a socket cost ~10x its syscalls, in allocation and GC.)
+ */
+const receiveBuffer = Buffer.alloc(RECEIVE_BUFFER);
 
 /** The kernel's address: port id 0. */
 const kernelAddress = sockaddrNl.encode({ family: AF_NETLINK, pid: 0, groups: 0 });

@@ -4,22 +4,26 @@
  *
  * The table is created once, atomically, and after that never edited rule by rule:
  * published ports are elements of two maps (`tcp_ports`, `udp_ports`:
- * host port → container address . port) and masqueraded networks elements of a set
- * (`masq_nets`). Adding or removing a container's ports is one `nft` transaction on
- * those elements, so rules never need handles and concurrent containers never edit
- * the same rule.
+ * host port → container address . port), masqueraded networks elements of a set
+ * (`masq_nets`), networks isolated from each other elements of another
+ * (`isolated_nets`). Adding or removing a container's ports is one `nft`
+ * transaction on those elements, so rules never need handles and concurrent
+ * containers never edit the same rule.
  *
  * ```
  * table ip tsbox {
  *   map tcp_ports { type inet_service : ipv4_addr . inet_service }
  *   map udp_ports { type inet_service : ipv4_addr . inet_service }
  *   set masq_nets { type ipv4_addr; flags interval }
+ *   set isolated_nets { type ipv4_addr; flags interval }
  *   chain prerouting  { type nat hook prerouting priority dstnat
  *                       fib daddr type local dnat ip to tcp dport map @tcp_ports ... }
  *   chain output      { type nat hook output priority -100   (same: host → localhost) }
  *   chain postrouting { type nat hook postrouting priority srcnat
  *                       ip saddr 127.0.0.0/8 oifname != "lo" masquerade
  *                       ip saddr @masq_nets ip daddr != @masq_nets masquerade }
+ *   chain forward     { type filter hook forward priority filter
+ *                       ip saddr @isolated_nets ip daddr @isolated_nets drop }
  * }
  * ```
  *
@@ -109,13 +113,17 @@ export class NatTable {
       `add map ${t} tcp_ports { type inet_service : ipv4_addr . inet_service; }`,
       `add map ${t} udp_ports { type inet_service : ipv4_addr . inet_service; }`,
       `add set ${t} masq_nets { type ipv4_addr; flags interval; }`,
+      `add set ${t} isolated_nets { type ipv4_addr; flags interval; }`,
       `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
       `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
       `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+      `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
       ...dnat('prerouting'),
       ...dnat('output'),
       `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname != "lo" masquerade`,
       `add rule ${t} postrouting ip saddr @masq_nets ip daddr != @masq_nets masquerade`,
+      // Routed (not bridged) traffic between two isolated networks.
+      `add rule ${t} forward ip saddr @isolated_nets ip daddr @isolated_nets drop`,
     ];
     try {
       await this.run('nft.ensure', ['-f', '-'], script.join('\n'));
@@ -179,29 +187,54 @@ export class NatTable {
    * Masquerades traffic from `subnet` leaving for addresses outside every
    * masqueraded subnet (opt-in per network). Idempotent.
    */
-  async enableMasquerade(subnet: string): Promise<void> {
-    const s = Subnet.parse(subnet);
-    if (s.family !== 4) throw new InvalidNetworkInputError('subnet', subnet, 'IPv4 only');
-    await this.run('nft.masquerade', ['add', 'element', 'ip', this.table, 'masq_nets', `{ ${s} }`]);
+  enableMasquerade(subnet: string): Promise<void> {
+    return this.addSubnet('masq_nets', subnet, 'nft.masquerade');
   }
 
   /** Stops masquerading `subnet`; idempotent. */
-  async disableMasquerade(subnet: string): Promise<void> {
-    const s = Subnet.parse(subnet);
-    if (!(await this.listMasqueraded()).includes(s.toString())) return;
-    await this.run('nft.masquerade', [
-      'delete',
-      'element',
-      'ip',
-      this.table,
-      'masq_nets',
-      `{ ${s} }`,
-    ]);
+  disableMasquerade(subnet: string): Promise<void> {
+    return this.deleteSubnet('masq_nets', subnet, 'nft.masquerade');
   }
 
   /** Subnets currently masqueraded. */
-  async listMasqueraded(): Promise<string[]> {
-    const json = await this.run('nft.list', ['-j', 'list', 'set', 'ip', this.table, 'masq_nets']);
+  listMasqueraded(): Promise<string[]> {
+    return this.listSubnets('masq_nets');
+  }
+
+  /**
+   * Isolates `subnet` from every other isolated subnet: packets the host would
+   * route between two of them are dropped (in this table's forward chain, so
+   * nothing else on the host is affected). Traffic inside one network is bridged,
+   * not routed, and is not affected. Idempotent.
+   */
+  isolateNetwork(subnet: string): Promise<void> {
+    return this.addSubnet('isolated_nets', subnet, 'nft.isolate');
+  }
+
+  /** Ends the isolation of `subnet`; idempotent. */
+  unisolateNetwork(subnet: string): Promise<void> {
+    return this.deleteSubnet('isolated_nets', subnet, 'nft.isolate');
+  }
+
+  /** Subnets currently isolated from each other. */
+  listIsolated(): Promise<string[]> {
+    return this.listSubnets('isolated_nets');
+  }
+
+  private async addSubnet(set: string, subnet: string, stage: string): Promise<void> {
+    const s = Subnet.parse(subnet);
+    if (s.family !== 4) throw new InvalidNetworkInputError('subnet', subnet, 'IPv4 only');
+    await this.run(stage, ['add', 'element', 'ip', this.table, set, `{ ${s} }`]);
+  }
+
+  private async deleteSubnet(set: string, subnet: string, stage: string): Promise<void> {
+    const s = Subnet.parse(subnet);
+    if (!(await this.listSubnets(set)).includes(s.toString())) return;
+    await this.run(stage, ['delete', 'element', 'ip', this.table, set, `{ ${s} }`]);
+  }
+
+  private async listSubnets(set: string): Promise<string[]> {
+    const json = await this.run('nft.list', ['-j', 'list', 'set', 'ip', this.table, set]);
     const out: string[] = [];
     for (const entry of parseNftJson(json)) {
       for (const element of (entry.set?.elem ?? []) as unknown[]) {

@@ -155,6 +155,42 @@ describe('published ports and masquerade with nftables', () => {
     expect(await nat.listMasqueraded()).toEqual([]);
   });
 
+  it('isolates networks from each other, even with forwarding on', async () => {
+    const { host, container, nl, network, nat } = await hostWithContainer();
+    const other = await createTestNetns();
+    cleanup.add(() => other.kill());
+    const inner = Number(network.subnet.split('.')[2]);
+    const secondNetwork = ensureBridgeNetwork(
+      {
+        name: 'nat2',
+        bridge: 'tsbnat1',
+        subnet: `10.89.${inner + 1}.0/24`,
+        leaseDirectory: join(network.ipam.directory, '..', 'leases2'),
+      },
+      nl,
+    );
+    const second = attach(secondNetwork, { netns: { pid: other.pid }, owner: 'c2', host: nl });
+    setIpForwarding(true, { pid: host.pid });
+    const attempt = (message: string) =>
+      tcpRoundTrip({
+        serverPid: other.pid,
+        clientPid: container.pid,
+        address: second.address,
+        message,
+        timeoutMs: 6000,
+      });
+    // Routed through the stand-in host: reachable until isolated.
+    expect(await attempt('routed')).toBe('pong:routed');
+    await nat.isolateNetwork(network.subnet);
+    await nat.isolateNetwork(secondNetwork.subnet);
+    await nat.isolateNetwork(secondNetwork.subnet);
+    expect(await nat.listIsolated()).toEqual([network.subnet, secondNetwork.subnet]);
+    await expect(attempt('isolated')).rejects.toThrow();
+    await nat.unisolateNetwork(network.subnet);
+    expect(await nat.listIsolated()).toEqual([secondNetwork.subnet]);
+    expect(await attempt('again')).toBe('pong:again');
+  });
+
   it('rejects bad input before running nft', async () => {
     expect(() => new NatTable({ table: 'bad name' })).toThrow(
       expect.objectContaining({ code: 'ERR_TSBOX_INVALID_SPEC' }),

@@ -74,6 +74,7 @@ export {
   type PortProtocol,
   type PublishedPort,
 } from './nftables.js';
+export { type NetworkingProbe, type ProbeResult, probeNetworking } from './probe.js';
 export { addRoute, deleteRoute, listRoutes, type Route, type RouteSpec } from './route.js';
 export { Rtnetlink } from './rtnetlink.js';
 export {

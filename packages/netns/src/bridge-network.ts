@@ -3,8 +3,9 @@
  * its subnet, and attaching a container's network namespace to it with a veth pair
  * whose container side (`eth0`) is born directly in the container's namespace.
  *
- * Per container, {@link attach} costs one lease file and six netlink round trips
- * (one on the host, five inside the container) and spawns no process.
+ * Per container, {@link attach} costs one lease file and seven netlink round trips
+ * (bridge lookup and veth creation on the host; link lookup, `lo` up, `eth0` up,
+ * address and route inside the container) and spawns no process.
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';

@@ -54,7 +54,11 @@ export class Rtnetlink implements Disposable {
     this.socket = socket;
   }
 
-  /** Opens a client in the caller's namespace, or in `options.netns`. */
+  /**
+   * Opens a client in the caller's namespace, or in `options.netns`. A socket
+   * opened in a namespace holds a reference to it: the namespace (and its veths)
+   * outlives its last process until the socket is closed.
+   */
   static open(options: NetlinkSocketOptions = {}): Rtnetlink {
     return new Rtnetlink(NetlinkSocket.open(options));
   }

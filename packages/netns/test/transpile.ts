@@ -1,19 +1,27 @@
 /**
  * Child processes cannot import TypeScript on Node 20, so tests that need the
- * library in other processes transpile the few pure source files they need
- * (no koffi) into a temporary directory with TypeScript's own transpiler.
+ * library in other processes transpile its sources with TypeScript's own
+ * transpiler into a temporary directory. By default that directory is inside this
+ * package, so the children resolve `koffi` from its node_modules.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-const sourceDir = new URL('../src/', import.meta.url);
+const sourceDir = fileURLToPath(new URL('../src/', import.meta.url));
+const packageDir = fileURLToPath(new URL('../', import.meta.url));
 
-export function transpileForChildren(files: string[]): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tsbox-netns-test-'));
-  for (const file of files) {
-    const source = readFileSync(new URL(`${file}.ts`, sourceDir), 'utf8');
+/** Transpiles `files` (default: every source file) and returns the output directory. */
+export function transpileForChildren(files?: string[]): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(packageDir, '.test-build-'));
+  const names =
+    files ??
+    readdirSync(sourceDir)
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.slice(0, -3));
+  for (const file of names) {
+    const source = readFileSync(join(sourceDir, `${file}.ts`), 'utf8');
     const output = ts.transpileModule(source, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
     });

@@ -36,7 +36,14 @@ export {
   macForAddress,
   removeBridgeNetwork,
 } from './bridge-network.js';
-export { InvalidNetworkInputError, IpamError, NetlinkError } from './errors.js';
+/** Netlink and rtnetlink numeric constants (`constants.RTM_GETLINK`, `constants.IFLA_MTU`, ...). */
+export * as constants from './constants.js';
+export {
+  InvalidNetworkInputError,
+  IpamError,
+  NetlinkError,
+  type NetlinkErrorDetails,
+} from './errors.js';
 export {
   containerResolvConf,
   type HostsOptions,
@@ -65,6 +72,8 @@ export {
   setMaster,
   setMtu,
 } from './link.js';
+// Building blocks for requests Rtnetlink has no method for (`rtnetlink.socket.request(...)`).
+export { type Attribute, AttributeMap, attr, type IncomingMessage } from './message.js';
 export { checkInterfaceName, MAX_INTERFACE_NAME } from './names.js';
 export { describeNetns, type NetnsTarget, netnsInode, runInNetns } from './netns.js';
 export {
@@ -82,4 +91,6 @@ export {
   NetlinkSocket,
   type NetlinkSocketOptions,
 } from './socket.js';
+export type { FieldKind, StructCodec, StructValue } from './struct.js';
+export { ifaddrmsg, ifinfomsg, nlmsghdr, rtmsg } from './structs.js';
 export { enableRouteLocalnet, readNetSysctl, setIpForwarding, writeNetSysctl } from './sysctl.js';

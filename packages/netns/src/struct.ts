@@ -6,7 +6,8 @@
  * declare explicit `pad` fields where the C struct has them.
  */
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'i32' | 'pad8' | 'pad16';
+/** Wire types a struct field can have (`pad*` fields are zero and not decoded). */
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'i32' | 'pad8' | 'pad16';
 
 const fieldSize: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, i32: 4, pad8: 1, pad16: 2 };
 

@@ -1,6 +1,6 @@
 import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NetlinkError, Rtnetlink } from '../src/index.js';
+import { AttributeMap, attr, constants, ifinfomsg, NetlinkError, Rtnetlink } from '../src/index.js';
 import {
   Cleanup,
   createTestNetns,
@@ -34,6 +34,18 @@ describe('links over rtnetlink', () => {
     const lo = ours.find((l) => l.name === 'lo');
     expect(lo?.index).toBe(1);
     expect(lo?.up).toBe(true);
+  });
+
+  it('the raw socket and exported building blocks make custom requests', () => {
+    using nl = Rtnetlink.open();
+    const [reply] = nl.socket.request({
+      type: constants.RTM_GETLINK,
+      body: ifinfomsg.encode({ index: 1 }),
+      attributes: [attr.u32(constants.IFLA_EXT_MASK, constants.RTEXT_FILTER_SKIP_STATS)],
+    });
+    const payload = reply?.payload ?? Buffer.alloc(0);
+    expect(ifinfomsg.decode(payload).index).toBe(1);
+    expect(new AttributeMap(payload, ifinfomsg.size).string(constants.IFLA_IFNAME)).toBe('lo');
   });
 
   it('creates, sees and deletes a veth pair', () => {

@@ -58,6 +58,12 @@ export interface AttachOptions {
   interfaceName?: string;
   /** A specific address to lease instead of the next free one. */
   address?: string;
+  /**
+   * A lease already taken from `network.ipam` (with the same owner), e.g. before
+   * the container was cloned so its `/etc/hosts` could be written with the address.
+   * `attach` then takes it over: it is released if `attach` fails, and by `detach`.
+   */
+  lease?: Lease;
   /** Also bring the container's `lo` up (default true). */
   loopbackUp?: boolean;
   /** An already open host client to reuse (saves opening a socket per call). */
@@ -183,10 +189,10 @@ export function attach(network: BridgeNetwork, options: AttachOptions): Attachme
     options.hostInterface ?? `tsbv${randomBytes(4).toString('hex')}`,
     'hostInterface',
   );
-  const lease = network.ipam.allocate(
-    options.owner,
-    options.address === undefined ? {} : { address: options.address },
-  );
+  if (options.lease && !network.ipam.subnet.contains(options.lease.address)) {
+    throw new InvalidNetworkInputError('lease', options.lease.address, `not in ${network.subnet}`);
+  }
+  const lease = options.lease ?? leaseFor(network, options);
   const attachment = describeAttachment(network, lease, hostInterface, interfaceName);
   let vethCreated = false;
   try {
@@ -217,7 +223,7 @@ export function attach(network: BridgeNetwork, options: AttachOptions): Attachme
         // The original error matters more; the kernel frees the pair with the namespace.
       }
     }
-    network.ipam.release(lease.address, options.owner);
+    network.ipam.release(lease.address, lease.owner);
     throw error;
   }
 }
@@ -244,6 +250,13 @@ export function detach(
  */
 export function deleteHostInterface(attachment: Attachment, host?: Rtnetlink): void {
   withHost(host, (nl) => ignoreErrno('ENODEV', () => nl.deleteLink(attachment.hostInterface)));
+}
+
+function leaseFor(network: BridgeNetwork, options: AttachOptions): Lease {
+  return network.ipam.allocate(
+    options.owner,
+    options.address === undefined ? {} : { address: options.address },
+  );
 }
 
 /** Docker's scheme: `02:42` + the four address bytes, so a reused address keeps its MAC. */

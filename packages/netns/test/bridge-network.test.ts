@@ -10,6 +10,7 @@ import {
   NetlinkError,
   Rtnetlink,
   removeBridgeNetwork,
+  renderHosts,
 } from '../src/index.js';
 import {
   Cleanup,
@@ -148,6 +149,39 @@ describe('bridge networks', () => {
     using inside = Rtnetlink.open({ netns: { pid: ns.pid } });
     expect(inside.listLinks().map((l) => l.name)).toEqual(['lo']);
     expect(network.ipam.list()).toEqual([]);
+  });
+
+  it('attach takes over a lease taken before the container existed', async () => {
+    const network = testNetwork();
+    // E.g. before clone, so that /etc/hosts can be written into the rootfs.
+    const lease = network.ipam.allocate('early');
+    const hosts = renderHosts({ hostname: 'early', address: lease.address });
+    expect(hosts).toContain(`${lease.address}\tearly`);
+    const ns = await createTestNetns();
+    cleanup.add(() => ns.kill());
+    const hostSide = uniqueName('tsbv');
+    cleanup.add(() => deleteHostLinkIfPresent(hostSide));
+    const attachment = attach(network, {
+      netns: { pid: ns.pid },
+      owner: 'early',
+      lease,
+      hostInterface: hostSide,
+    });
+    expect(attachment.address).toBe(lease.address);
+    expect(network.ipam.list()).toHaveLength(1);
+    using inside = Rtnetlink.open({ netns: { pid: ns.pid } });
+    expect(inside.listAddresses({ link: 'eth0', family: 4 }).map((a) => a.address)).toEqual([
+      lease.address,
+    ]);
+    detach(network, attachment);
+    expect(network.ipam.list()).toEqual([]);
+    expect(() =>
+      attach(network, {
+        netns: { pid: ns.pid },
+        owner: 'x',
+        lease: { ...lease, address: '192.0.2.9' },
+      }),
+    ).toThrow(expect.objectContaining({ code: 'ERR_TSBOX_INVALID_SPEC', field: 'lease' }));
   });
 
   it('a failed attach undoes its lease and veth', async () => {

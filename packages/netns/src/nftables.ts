@@ -160,6 +160,18 @@ export class NatTable {
     await this.run('nft.unpublish', ['-f', '-'], lines.join('\n'));
   }
 
+  /**
+   * Unpublishes every port forwarded to `containerAddress` (for gc, when the list
+   * of a crashed container's ports is lost). Returns what was removed.
+   */
+  async unpublishAddress(containerAddress: string): Promise<PublishedPort[]> {
+    const ports = (await this.listPublished()).filter(
+      (p) => p.containerAddress === containerAddress,
+    );
+    await this.unpublish(ports);
+    return ports;
+  }
+
   /** The ports currently published through this table. */
   async listPublished(): Promise<PublishedPort[]> {
     const out: PublishedPort[] = [];
@@ -275,14 +287,16 @@ export class NatTable {
         ? [nft, args]
         : ['nsenter', [`--net=${nsenterPath(netns)}`, nft, ...args]];
     return new Promise((resolve, reject) => {
-      const child = spawn(command, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(command, argv, {
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       const timer = setTimeout(() => child.kill('SIGKILL'), this.options.timeoutMs ?? 10_000);
-      child.stdout.on('data', (d) => {
+      child.stdout?.on('data', (d) => {
         stdout += d;
       });
-      child.stderr.on('data', (d) => {
+      child.stderr?.on('data', (d) => {
         stderr += d;
       });
       child.once('error', (cause) => {
@@ -300,7 +314,11 @@ export class NatTable {
           );
         }
       });
-      child.stdin.end(input ?? '');
+      if (input !== undefined && child.stdin) {
+        // nft that fails early closes stdin unread; its exit status reports that.
+        child.stdin.on('error', () => {});
+        child.stdin.end(input);
+      }
     });
   }
 }

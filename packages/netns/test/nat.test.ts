@@ -100,8 +100,11 @@ describe('published ports and masquerade with nftables', () => {
     });
     expect(viaUdp).toBe('pong:udp-published');
 
-    await nat.unpublish(ports);
-    await nat.unpublish(ports);
+    await nat.unpublish([ports[1]]);
+    await nat.unpublish([ports[1]]);
+    expect(await nat.listPublished()).toEqual([ports[0]]);
+    // gc path: everything pointing at one container address.
+    expect(await nat.unpublishAddress(attachment.address)).toEqual([ports[0]]);
     expect(await nat.listPublished()).toEqual([]);
     await expect(
       tcpRoundTrip({

@@ -4,7 +4,8 @@
  * `pong:<message>` (plus ` from <peer address>` with `reportPeer`) once and exits;
  * every process is killed after a timeout.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 const tcpServer = `
 const net = require('node:net');
@@ -46,9 +47,13 @@ c.send(message, port, host);
 setTimeout(() => { console.error('client timeout'); process.exit(4); }, 4000).unref();
 `;
 
-function inNetns(pid: number, script: string, args: string[]): ChildProcessWithoutNullStreams {
+function inNetns(
+  pid: number,
+  script: string,
+  args: string[],
+): ChildProcessByStdio<null, Readable, Readable> {
   return spawn('nsenter', [`--net=/proc/${pid}/ns/net`, process.execPath, '-e', script, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
 

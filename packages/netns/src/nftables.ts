@@ -1,0 +1,370 @@
+/**
+ * Published ports and outbound masquerade with nftables, in one table that tsbox
+ * owns (`ip tsbox` by default) and never outside it.
+ *
+ * The table is created once, atomically, and after that never edited rule by rule:
+ * published ports are elements of two maps (`tcp_ports`, `udp_ports`:
+ * host port → container address . port), masqueraded networks elements of a set
+ * (`masq_nets`), networks isolated from each other elements of another
+ * (`isolated_nets`). Adding or removing a container's ports is one `nft`
+ * transaction on those elements, so rules never need handles and concurrent
+ * containers never edit the same rule.
+ *
+ * ```
+ * table ip tsbox {
+ *   map tcp_ports { type inet_service : ipv4_addr . inet_service }
+ *   map udp_ports { type inet_service : ipv4_addr . inet_service }
+ *   set masq_nets { type ipv4_addr; flags interval }
+ *   set isolated_nets { type ipv4_addr; flags interval }
+ *   chain prerouting  { type nat hook prerouting priority dstnat
+ *                       fib daddr type local dnat ip to tcp dport map @tcp_ports ... }
+ *   chain output      { type nat hook output priority -100   (same: host → localhost) }
+ *   chain postrouting { type nat hook postrouting priority srcnat
+ *                       ip saddr 127.0.0.0/8 oifname != "lo" masquerade
+ *                       ip saddr @masq_nets ip daddr != @masq_nets masquerade }
+ *   chain forward     { type filter hook forward priority filter
+ *                       ip saddr @isolated_nets ip daddr @isolated_nets drop }
+ * }
+ * ```
+ *
+ * Publishing on `127.0.0.1` also needs `route_localnet` on the bridge
+ * ({@link enableRouteLocalnet}); the loopback masquerade rule above makes the
+ * container's replies come back. Outbound masquerade needs `ip_forward`
+ * ({@link setIpForwarding}). The `nft` binary (Debian package `nftables`) is run
+ * per call, under `nsenter --net` when a namespace is given.
+ */
+import { spawn } from 'node:child_process';
+import { InvalidNetworkInputError } from './errors.js';
+import { parseIp, Subnet } from './ip.js';
+import { describeNetns, type NetnsTarget } from './netns.js';
+
+/** A port protocol nftables maps are kept for. */
+export type PortProtocol = 'tcp' | 'udp';
+
+/** A host port forwarded to a container. */
+export interface PublishedPort {
+  protocol: PortProtocol;
+  /** Port on every local address of the host (127.0.0.1 included). */
+  hostPort: number;
+  containerAddress: string;
+  containerPort: number;
+}
+
+/** Options of {@link NatTable}. */
+export interface NatTableOptions {
+  /** Table name in family `ip` (default `'tsbox'`). */
+  table?: string;
+  /** Run `nft` in this network namespace instead of the caller's. */
+  netns?: NetnsTarget;
+  /** The nft binary (default `'nft'`, found on PATH). */
+  nft?: string;
+  /** Kill `nft` after this long (ms, default 10000). */
+  timeoutMs?: number;
+}
+
+/** `nft` failed. `errno` is `'EEXIST'` / `'ENOENT'` when nft reported one of those. */
+export class NftablesError extends Error {
+  readonly code = 'ERR_TSBOX_NFTABLES' as const;
+  /** `'nft.ensure'`, `'nft.publish'`, `'nft.unpublish'`, `'nft.masquerade'`, ... */
+  readonly stage: string;
+  readonly errno: string | undefined;
+  /** nft's own message. */
+  readonly stderr: string;
+
+  constructor(stage: string, message: string, stderr: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'NftablesError';
+    this.stage = stage;
+    this.stderr = stderr;
+    this.errno = /File exists/.test(stderr)
+      ? 'EEXIST'
+      : /No such file or directory/.test(stderr)
+        ? 'ENOENT'
+        : undefined;
+  }
+}
+
+/** tsbox's nftables table: published ports and masqueraded networks. */
+export class NatTable {
+  readonly table: string;
+  private readonly options: NatTableOptions;
+
+  constructor(options: NatTableOptions = {}) {
+    this.table = options.table ?? 'tsbox';
+    if (!/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/.test(this.table)) {
+      throw new InvalidNetworkInputError('table', this.table, 'letters, digits and _ only');
+    }
+    this.options = options;
+  }
+
+  /**
+   * Creates the table with its maps, set and chains, unless it exists. One atomic
+   * transaction (`create table` fails the whole batch if another process won the
+   * race, which is then success). Idempotent.
+   */
+  async ensure(): Promise<void> {
+    const t = `ip ${this.table}`;
+    const dnat = (chain: string) => [
+      `add rule ${t} ${chain} fib daddr type local dnat ip to tcp dport map @tcp_ports`,
+      `add rule ${t} ${chain} fib daddr type local dnat ip to udp dport map @udp_ports`,
+    ];
+    const script = [
+      `create table ${t}`,
+      `add map ${t} tcp_ports { type inet_service : ipv4_addr . inet_service; }`,
+      `add map ${t} udp_ports { type inet_service : ipv4_addr . inet_service; }`,
+      `add set ${t} masq_nets { type ipv4_addr; flags interval; }`,
+      `add set ${t} isolated_nets { type ipv4_addr; flags interval; }`,
+      `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
+      `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
+      `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+      `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+      ...dnat('prerouting'),
+      ...dnat('output'),
+      `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname != "lo" masquerade`,
+      `add rule ${t} postrouting ip saddr @masq_nets ip daddr != @masq_nets masquerade`,
+      // Routed (not bridged) traffic between two isolated networks.
+      `add rule ${t} forward ip saddr @isolated_nets ip daddr @isolated_nets drop`,
+    ];
+    try {
+      await this.run('nft.ensure', ['-f', '-'], script.join('\n'));
+    } catch (error) {
+      if (error instanceof NftablesError && error.errno === 'EEXIST') return;
+      throw error;
+    }
+  }
+
+  /**
+   * Publishes ports in one transaction (all or none).
+   * @throws {@link NftablesError} `'EEXIST'` when a host port is already published.
+   */
+  async publish(ports: readonly PublishedPort[]): Promise<void> {
+    if (ports.length === 0) return;
+    const lines = ports.map((p) => {
+      const { protocol, hostPort, containerAddress, containerPort } = checkPort(p);
+      return `create element ip ${this.table} ${protocol}_ports { ${hostPort} : ${containerAddress} . ${containerPort} }`;
+    });
+    await this.run('nft.publish', ['-f', '-'], lines.join('\n'));
+  }
+
+  /** Unpublishes host ports; ports that are not published are skipped. */
+  async unpublish(ports: readonly Pick<PublishedPort, 'protocol' | 'hostPort'>[]): Promise<void> {
+    const published = await this.listPublished();
+    const present = ports.filter((p) =>
+      published.some((q) => q.protocol === p.protocol && q.hostPort === p.hostPort),
+    );
+    if (present.length === 0) return;
+    const lines = present.map((p) => {
+      checkProtocol(p.protocol);
+      return `delete element ip ${this.table} ${p.protocol}_ports { ${checkPortNumber(p.hostPort, 'hostPort')} }`;
+    });
+    await this.run('nft.unpublish', ['-f', '-'], lines.join('\n'));
+  }
+
+  /**
+   * Unpublishes every port forwarded to `containerAddress` (for gc, when the list
+   * of a crashed container's ports is lost). Returns what was removed.
+   */
+  async unpublishAddress(containerAddress: string): Promise<PublishedPort[]> {
+    const ports = (await this.listPublished()).filter(
+      (p) => p.containerAddress === containerAddress,
+    );
+    await this.unpublish(ports);
+    return ports;
+  }
+
+  /** The ports currently published through this table. */
+  async listPublished(): Promise<PublishedPort[]> {
+    const out: PublishedPort[] = [];
+    for (const protocol of ['tcp', 'udp'] as const) {
+      const json = await this.run('nft.list', [
+        '-j',
+        'list',
+        'map',
+        'ip',
+        this.table,
+        `${protocol}_ports`,
+      ]);
+      for (const entry of parseNftJson(json)) {
+        const elements = (entry.map?.elem ?? []) as [number, { concat: [string, number] }][];
+        for (const [hostPort, target] of elements) {
+          const [containerAddress, containerPort] = target.concat;
+          out.push({ protocol, hostPort, containerAddress, containerPort });
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Masquerades traffic from `subnet` leaving for addresses outside every
+   * masqueraded subnet (opt-in per network). Idempotent.
+   */
+  enableMasquerade(subnet: string): Promise<void> {
+    return this.addSubnet('masq_nets', subnet, 'nft.masquerade');
+  }
+
+  /** Stops masquerading `subnet`; idempotent. */
+  disableMasquerade(subnet: string): Promise<void> {
+    return this.deleteSubnet('masq_nets', subnet, 'nft.masquerade');
+  }
+
+  /** Subnets currently masqueraded. */
+  listMasqueraded(): Promise<string[]> {
+    return this.listSubnets('masq_nets');
+  }
+
+  /**
+   * Isolates `subnet` from every other isolated subnet: packets the host would
+   * route between two of them are dropped (in this table's forward chain, so
+   * nothing else on the host is affected). Traffic inside one network is bridged,
+   * not routed, and is not affected. Idempotent.
+   */
+  isolateNetwork(subnet: string): Promise<void> {
+    return this.addSubnet('isolated_nets', subnet, 'nft.isolate');
+  }
+
+  /** Ends the isolation of `subnet`; idempotent. */
+  unisolateNetwork(subnet: string): Promise<void> {
+    return this.deleteSubnet('isolated_nets', subnet, 'nft.isolate');
+  }
+
+  /** Subnets currently isolated from each other. */
+  listIsolated(): Promise<string[]> {
+    return this.listSubnets('isolated_nets');
+  }
+
+  private async addSubnet(set: string, subnet: string, stage: string): Promise<void> {
+    const s = Subnet.parse(subnet);
+    if (s.family !== 4) throw new InvalidNetworkInputError('subnet', subnet, 'IPv4 only');
+    await this.run(stage, ['add', 'element', 'ip', this.table, set, `{ ${s} }`]);
+  }
+
+  private async deleteSubnet(set: string, subnet: string, stage: string): Promise<void> {
+    const s = Subnet.parse(subnet);
+    if (!(await this.listSubnets(set)).includes(s.toString())) return;
+    await this.run(stage, ['delete', 'element', 'ip', this.table, set, `{ ${s} }`]);
+  }
+
+  private async listSubnets(set: string): Promise<string[]> {
+    const json = await this.run('nft.list', ['-j', 'list', 'set', 'ip', this.table, set]);
+    const out: string[] = [];
+    for (const entry of parseNftJson(json)) {
+      for (const element of (entry.set?.elem ?? []) as unknown[]) {
+        const prefix = (element as { prefix?: { addr: string; len: number } }).prefix;
+        if (prefix) out.push(`${prefix.addr}/${prefix.len}`);
+        else if (typeof element === 'string') out.push(`${element}/32`);
+      }
+    }
+    return out;
+  }
+
+  /** Whether the table exists. */
+  async exists(): Promise<boolean> {
+    try {
+      await this.run('nft.list', ['list', 'table', 'ip', this.table]);
+      return true;
+    } catch (error) {
+      if (error instanceof NftablesError && error.errno === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  /** Deletes the whole table (all published ports, all masquerading); idempotent. */
+  async remove(): Promise<void> {
+    try {
+      await this.run('nft.remove', ['delete', 'table', 'ip', this.table]);
+    } catch (error) {
+      if (error instanceof NftablesError && error.errno === 'ENOENT') return;
+      throw error;
+    }
+  }
+
+  private run(stage: string, args: string[], input?: string): Promise<string> {
+    const nft = this.options.nft ?? 'nft';
+    const netns = this.options.netns;
+    const [command, argv] =
+      netns === undefined
+        ? [nft, args]
+        : ['nsenter', [`--net=${nsenterPath(netns)}`, nft, ...args]];
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, argv, {
+        stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.options.timeoutMs ?? 10_000);
+      child.stdout?.on('data', (d) => {
+        stdout += d;
+      });
+      child.stderr?.on('data', (d) => {
+        stderr += d;
+      });
+      child.once('error', (cause) => {
+        clearTimeout(timer);
+        reject(new NftablesError(stage, `Cannot run ${command}: ${cause.message}`, '', cause));
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve(stdout);
+        else {
+          const why = signal ? `killed by ${signal}` : `exit ${code}`;
+          const text = stderr.trim();
+          reject(
+            new NftablesError(stage, `nft ${args.join(' ')}: ${why}: ${firstLine(text)}`, text),
+          );
+        }
+      });
+      if (input !== undefined && child.stdin) {
+        // nft that fails early closes stdin unread; its exit status reports that.
+        child.stdin.on('error', () => {});
+        child.stdin.end(input);
+      }
+    });
+  }
+}
+
+function nsenterPath(netns: NetnsTarget): string {
+  // nsenter opens the path itself; our own fd is reachable through /proc/<our pid>/fd.
+  return 'fd' in netns ? `/proc/${process.pid}/fd/${netns.fd}` : describeNetns(netns);
+}
+
+interface NftJsonEntry {
+  map?: { elem?: unknown[] };
+  set?: { elem?: unknown[] };
+}
+
+function parseNftJson(text: string): NftJsonEntry[] {
+  const parsed = JSON.parse(text || '{"nftables":[]}') as { nftables?: NftJsonEntry[] };
+  return parsed.nftables ?? [];
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? '';
+}
+
+function checkProtocol(protocol: string): PortProtocol {
+  if (protocol !== 'tcp' && protocol !== 'udp') {
+    throw new InvalidNetworkInputError('protocol', protocol, "expected 'tcp' or 'udp'");
+  }
+  return protocol;
+}
+
+function checkPortNumber(port: number, field: string): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidNetworkInputError(field, port, 'a port is an integer in 1..65535');
+  }
+  return port;
+}
+
+function checkPort(port: PublishedPort): PublishedPort {
+  const address = parseIp(port.containerAddress, 'containerAddress');
+  if (address.family !== 4) {
+    throw new InvalidNetworkInputError('containerAddress', port.containerAddress, 'IPv4 only');
+  }
+  return {
+    protocol: checkProtocol(port.protocol),
+    hostPort: checkPortNumber(port.hostPort, 'hostPort'),
+    containerAddress: port.containerAddress,
+    containerPort: checkPortNumber(port.containerPort, 'containerPort'),
+  };
+}

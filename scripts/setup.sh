@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what tsbox needs on a fresh Debian machine (as root) and builds it:
 # the C compiler and static libc for tsbox-init, busybox-static for test roots,
-# iproute2 for cross-checks, pnpm, the workspace's packages, then `pnpm build`.
+# iproute2 and nftables for networking and its cross-checks, pnpm, the workspace's packages, then `pnpm build`.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ command -v cc >/dev/null || missing+=(gcc)
 [ -x /bin/busybox ] && /bin/busybox --list >/dev/null 2>&1 && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || missing+=(busybox-static)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
+command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

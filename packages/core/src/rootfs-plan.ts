@@ -111,7 +111,12 @@ function hostsFile(hostname: string): string {
 }
 
 /** The mount records for `spec`, in the order init must run them. */
-export function planRootfs(spec: ContainerSpec, hostname: string, tmpSizeBytes: number): MountOp[] {
+export function planRootfs(
+  spec: ContainerSpec,
+  hostname: string,
+  tmpSizeBytes: number,
+  extra: readonly MountOp[] = [],
+): MountOp[] {
   const ops: MountOp[] = [];
   const userTmp = spec.tmpfs.some((t) => t.target === '/tmp');
   if (spec.rootfs.kind === 'host') {
@@ -130,6 +135,7 @@ export function planRootfs(spec: ContainerSpec, hostname: string, tmpSizeBytes: 
     ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
   for (const t of spec.tmpfs)
     ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
+  ops.push(...extra);
   // The host mirror's root is a scratch tmpfs: read-only so writes go only where
   // a writable mount was asked for. A directory rootfs is read-only unless told.
   if (spec.rootfs.kind === 'host' || spec.rootfs.readonly) ops.push({ op: 'root-readonly' });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -21,9 +21,15 @@ import {
   errnoName,
   InitError,
   InitProtocolError,
-  type TsboxError,
+  TsboxError,
 } from './errors.js';
 import { CappedCollector } from './output.js';
+import {
+  type ContainerResource,
+  prepareResources,
+  type ResourceFactory,
+  releaseResources,
+} from './resources.js';
 import type { RunResult } from './result.js';
 import { planRootfs } from './rootfs-plan.js';
 import { RunningContainer } from './running-container.js';
@@ -58,6 +64,16 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
   if (m.stage === 'exec' && errno === 'ENOENT') return new ExecNotFoundError(m.detail || command);
   if (m.stage === 'exec' && errno === 'EACCES') return new ExecPermissionError(m.detail || command);
   return new InitError(m.stage, errno, m.detail);
+}
+
+/**
+ * The host resources a container may need, prepared in this order and released in
+ * reverse. Each factory returns nothing when the spec does not ask for its resource.
+ */
+const RESOURCE_FACTORIES: readonly ResourceFactory[] = [];
+
+async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
+  for (const r of resources) await r.afterClone?.(pid);
 }
 
 /** Containers of this process that are still alive: keeper pid → state record. */
@@ -111,32 +127,47 @@ export async function startContainer(
     ...spec.env,
   };
 
-  const config = encodeInitConfig({
-    cloneFlags: NAMESPACES,
-    cgroupProcs: [],
-    staging: STAGING_DIR,
-    hostname,
-    cwd: spec.cwd,
-    uid: spec.uid,
-    gid: spec.gid,
-    groups: spec.groups,
-    capabilities: capabilityMask(spec.capabilities),
-    noNewPrivileges: spec.noNewPrivileges,
-    mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES),
-    rlimits: spec.rlimits.map((r) => ({
-      resource: rlimitNumber(r.name),
-      soft: r.soft,
-      hard: r.hard,
-    })),
-    argv,
-    env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-  });
+  // Fast path: a container that needs no host resource skips the async hops.
+  const resources =
+    RESOURCE_FACTORIES.length === 0
+      ? []
+      : await prepareResources(RESOURCE_FACTORIES, { id, hostname, spec });
+  const cgroupProcs = resources.flatMap((r) => r.cgroupProcs ?? []);
+  const extraMounts = resources.flatMap((r) => r.mounts ?? []);
 
+  let config: Buffer;
+  let keeper: ChildProcess;
+  try {
+    config = encodeInitConfig({
+      cloneFlags: NAMESPACES,
+      cgroupProcs,
+      staging: STAGING_DIR,
+      hostname,
+      cwd: spec.cwd,
+      uid: spec.uid,
+      gid: spec.gid,
+      groups: spec.groups,
+      capabilities: capabilityMask(spec.capabilities),
+      noNewPrivileges: spec.noNewPrivileges,
+      mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts),
+      rlimits: spec.rlimits.map((r) => ({
+        resource: rlimitNumber(r.name),
+        soft: r.soft,
+        hard: r.hard,
+      })),
+      argv,
+      env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+    });
+
+    keeper = spawn(initBinaryPath(), [], {
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
+      env: {},
+    });
+  } catch (err) {
+    await releaseResources(resources);
+    throw err;
+  }
   const input = options.input;
-  const keeper = spawn(initBinaryPath(), [], {
-    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
-    env: {},
-  });
   const sync = keeper.stdio[3] as Socket;
   // The record lets `tsbox gc` find what a crashed owner left; the keeper waits for
   // its config, so nothing has been created yet if writing the record fails.
@@ -151,6 +182,7 @@ export async function startContainer(
       });
     } catch (err) {
       keeper.kill('SIGKILL');
+      await releaseResources(resources);
       throw new InitProtocolError(
         'state',
         `cannot write the container record under ${STATE_ROOT}: ${(err as Error).message}`,
@@ -218,8 +250,22 @@ export async function startContainer(
     onMessage = (m) => {
       if (m.type === 'pid') {
         pid = m.pid;
-        // Host-side steps (cgroup stats, network) go here, between clone and "go".
-        sync.write('go\n');
+        const steps = resources.filter((r) => r.afterClone);
+        if (steps.length === 0) {
+          sync.write('go\n');
+        } else {
+          // Host-side steps (network, ...) run between clone and "go"; a failure ends
+          // the container before its workload ever runs.
+          runHostSteps(steps, pid).then(
+            () => sync.write('go\n'),
+            (err: unknown) => {
+              failure ??=
+                err instanceof TsboxError ? err : new InitProtocolError('host', String(err));
+              reject(failure);
+              sync.end();
+            },
+          );
+        }
       } else if (m.type === 'started') {
         // The timeout limits the workload, so it counts from its execve: a slow
         // set-up on a loaded host does not eat into it.
@@ -269,10 +315,33 @@ export async function startContainer(
     if (statePath) removeState(statePath);
   });
 
-  const result: Promise<RunResult> = closed.then(async ({ code, signal }) => {
-    if (failure) throw failure;
-    await earlyReleased;
-    if (callbackError) throw callbackError.error;
+  const result: Promise<RunResult> = closed.then(
+    async (status) => {
+      try {
+        if (failure) throw failure;
+        await earlyReleased;
+        if (callbackError) throw callbackError.error;
+        const r = buildResult(status);
+        for (const res of resources) await res.finish?.(r);
+        r.durationMs = performance.now() - t0;
+        return r;
+      } finally {
+        await releaseResources(resources);
+      }
+    },
+    async (err: unknown) => {
+      await releaseResources(resources);
+      throw err;
+    },
+  );
+
+  function buildResult({
+    code,
+    signal,
+  }: {
+    code: number | null;
+    signal: NodeJS.Signals | null;
+  }): RunResult {
     let exitCode: number;
     let sig: NodeJS.Signals | null = null;
     if (exitMessage) {
@@ -298,9 +367,9 @@ export async function startContainer(
       outputTruncated: stdout.truncated || stderr.truncated,
       stdoutBytes: stdout.totalBytes,
       stderrBytes: stderr.totalBytes,
-      durationMs: performance.now() - t0,
+      durationMs: 0,
     };
-  });
+  }
   // The pipeline awaits `started` or `closed` first; these handlers only keep
   // Node from reporting a rejection that is handled later.
   result.catch(() => undefined);
@@ -318,7 +387,7 @@ export async function startContainer(
     ]);
   } catch (err) {
     if (!sync.destroyed) sync.end();
-    await closed.catch(() => undefined);
+    await result.catch(() => undefined);
     throw err;
   }
 

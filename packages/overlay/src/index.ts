@@ -5,6 +5,15 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type ContainerRootfs,
+  type ContainerRootfsOptions,
+  mountContainerRootfs,
+  prepareContainerRootfs,
+  rootfsDir,
+  teardownContainerRootfs,
+} from './container-rootfs.js';
 export { type Digest, isDigest, sha256 } from './digest.js';
 export { OverlayError, type OverlayErrorCode, type OverlayErrorContext } from './errors.js';
 export {
@@ -17,6 +26,14 @@ export type { ImportFormat } from './image-source.js';
 export { type ExtractLayerOptions, extractLayer } from './layer-extract.js';
 export type { LayerRecord } from './layer-import.js';
 export {
+  type MountOverlayOptions,
+  mountOverlay,
+  mountTmpfs,
+  type UnmountOptions,
+  unmount,
+} from './overlay-mount.js';
+export { MOUNT_DATA_MAX, type OverlayDirs, overlayMountOptions } from './overlay-options.js';
+export {
   DEFAULT_STORE_ROOT,
   type ImageRecord,
   ImageStore,
@@ -26,4 +43,5 @@ export {
   type RemoveResult,
 } from './store.js';
 export { libcSyscalls, type Syscalls } from './syscalls.js';
+export { parseSize } from './units.js';
 export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';

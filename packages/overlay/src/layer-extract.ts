@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ancestors, normalizeEntryPath } from './entry-path.js';
 import { ioError, OverlayError } from './errors.js';
+import { PaxCapture } from './pax-capture.js';
 import { parsePaxXattrs } from './pax-xattrs.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, type Syscalls } from './syscalls.js';
 import { classifyWhiteout, OPAQUE_XATTR } from './whiteout.js';
@@ -46,19 +47,21 @@ export function extractLayer(
 ): Promise<ExtractLayerResult> {
   return new Promise<ExtractLayerResult>((resolve, reject) => {
     let failed: unknown;
-    let pendingMeta: string | undefined;
+    let pendingMeta: Buffer | string | undefined;
     const writer = new LayerWriter(targetDir, options, (err) => fail(err));
     const fail = (err: unknown) => {
       if (failed !== undefined) return;
       failed = err;
-      input.unpipe?.();
+      input.unpipe();
       input.destroy();
+      pax.destroy();
       writer.abort();
       reject(err);
     };
     const parser = new Parser({ strict: true, maxMetaEntrySize: 16 * 1024 * 1024 });
+    const pax = new PaxCapture();
     parser.on('meta', (meta: string) => {
-      pendingMeta = meta;
+      pendingMeta = pax.rawBody(meta) ?? meta;
     });
     parser.on('entry', (entry: ReadEntry) => {
       const meta = pendingMeta;
@@ -94,11 +97,13 @@ export function extractLayer(
       }
     });
     input.on('error', fail);
-    input.on('data', (chunk: Buffer) => {
-      if (failed === undefined && !parser.write(chunk)) input.pause();
+    pax.on('error', fail);
+    input.pipe(pax);
+    pax.on('data', (chunk: Buffer) => {
+      if (failed === undefined && !parser.write(chunk)) pax.pause();
     });
-    parser.on('drain', () => input.resume());
-    input.on('end', () => {
+    parser.on('drain', () => pax.resume());
+    pax.on('end', () => {
       if (failed === undefined) parser.end();
     });
   });
@@ -127,7 +132,7 @@ class LayerWriter {
     this.preserveOwner = options.preserveOwner ?? process.getuid?.() === 0;
   }
 
-  entry(entry: ReadEntry, meta: string | undefined): void {
+  entry(entry: ReadEntry, meta: Buffer | string | undefined): void {
     const rel = normalizeEntryPath(entry.path);
     const wo = classifyWhiteout(rel);
     this.entries++;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ImageStore, OverlayError } from '../src/index.js';
 import { libcSyscalls } from '../src/syscalls.js';
-import { FIXED_MTIME, gnuTar, makeBusyboxTree } from './fixtures/busybox-tree.js';
+import { CAP_SETUID_EP, FIXED_MTIME, gnuTar, makeBusyboxTree } from './fixtures/busybox-tree.js';
 import { tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -52,6 +52,9 @@ describe('import of a plain rootfs tar', () => {
       expect(fs.statSync(join(root, 'data')).mtimeMs).toBe(FIXED_MTIME * 1000);
       const xattr = libcSyscalls().lgetxattr(join(root, 'etc/os-release'), 'user.tsbox');
       expect(xattr?.toString()).toBe('hello');
+      // Binary xattrs survive byte for byte (node-tar alone would decode them as UTF-8).
+      const cap = libcSyscalls().lgetxattr(join(root, 'bin/cap-tool'), 'security.capability');
+      expect(cap?.toString('hex')).toBe(CAP_SETUID_EP.toString('hex'));
       expect(
         fs.readFileSync(join(root, 'bin/busybox')).equals(fs.readFileSync('/bin/busybox')),
       ).toBe(true);

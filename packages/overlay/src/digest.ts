@@ -18,7 +18,11 @@ export function isDigest(value: unknown): value is Digest {
  */
 export function parseDigest(value: unknown, stage: string, field: string): Digest {
   if (isDigest(value)) return value;
-  if (typeof value === 'string' && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(value)) {
+  if (
+    typeof value === 'string' &&
+    !value.startsWith('sha256:') &&
+    /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(value)
+  ) {
     throw new OverlayError(
       'ERR_TSBOX_OVERLAY_UNSUPPORTED',
       stage,

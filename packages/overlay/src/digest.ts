@@ -1,6 +1,10 @@
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { OverlayError } from './errors.js';
+import { OffThreadSha256 } from './hash-worker.js';
+
+/** Bytes a hash may lag behind the stream it watches. */
+const HASH_BACKLOG = 16 * 1024 * 1024;
 
 /** A content digest as OCI writes it: `sha256:` followed by 64 lower-case hex digits. */
 export type Digest = `sha256:${string}`;
@@ -53,7 +57,7 @@ export function sha256(data: Buffer | string): Digest {
  * blob yields both its content and its digest.
  */
 export class HashingStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash = new OffThreadSha256();
   private count = 0;
   private result: Digest | undefined;
 
@@ -65,12 +69,22 @@ export class HashingStream extends Transform {
     this.hash.update(chunk);
     this.count += chunk.length;
     this.onBytes?.(chunk.length);
-    cb(null, chunk);
+    // Let the hash run ahead on its thread, but not unboundedly far behind the stream.
+    if (this.hash.inFlight > HASH_BACKLOG)
+      this.hash.drained(HASH_BACKLOG).then(() => cb(null, chunk));
+    else cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.result = `sha256:${this.hash.digest('hex')}`;
-    cb();
+    this.hash.digest().then((hex) => {
+      this.result = `sha256:${hex}`;
+      cb();
+    }, cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    if (this.result === undefined) this.hash.abandon();
+    cb(err);
   }
 
   /** Bytes seen so far. */

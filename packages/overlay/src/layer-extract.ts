@@ -249,6 +249,27 @@ class LayerWriter {
     this.knownDirs.add(rel);
   }
 
+  /**
+   * Creates an entry, replacing what is there only when creation says EEXIST: an archive
+   * rarely repeats a name, so this saves an lstat per entry. O_EXCL and symlink(2) never
+   * follow a symlink at the final component, so nothing outside the layer is touched.
+   */
+  private createOrReplace<T>(rel: string, create: () => T): T {
+    try {
+      return create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw ioError('import.extract', err, this.abs(rel));
+      }
+    }
+    this.removeExisting(rel, false);
+    try {
+      return create();
+    } catch (err) {
+      throw ioError('import.extract', err, this.abs(rel));
+    }
+  }
+
   /** Clears the way for a new entry at `rel` (a later entry of the same name wins). */
   private removeExisting(rel: string, keepDir: boolean): boolean {
     const abs = this.abs(rel);
@@ -303,13 +324,9 @@ class LayerWriter {
 
   private file(rel: string, entry: ReadEntry, xattrs: Map<string, Buffer> | undefined): void {
     const abs = this.abs(rel);
-    this.removeExisting(rel, false);
-    let fd: number;
-    try {
-      fd = fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-    } catch (err) {
-      throw ioError('import.extract', err, abs);
-    }
+    const fd = this.createOrReplace(rel, () =>
+      fs.openSync(abs, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600),
+    );
     this.openFd = fd;
     entry.on('data', (chunk: Buffer) => {
       if (this.openFd !== fd) return;
@@ -362,9 +379,8 @@ class LayerWriter {
 
   private symlink(rel: string, entry: ReadEntry, xattrs: Map<string, Buffer> | undefined): void {
     const abs = this.abs(rel);
-    this.removeExisting(rel, false);
+    this.createOrReplace(rel, () => fs.symlinkSync(entry.linkpath ?? '', abs));
     try {
-      fs.symlinkSync(entry.linkpath ?? '', abs);
       if (this.preserveOwner) fs.lchownSync(abs, entry.uid ?? 0, entry.gid ?? 0);
     } catch (err) {
       throw ioError('import.extract', err, abs);

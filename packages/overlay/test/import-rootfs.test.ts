@@ -72,6 +72,27 @@ describe('import of a plain rootfs tar', () => {
     expect(await store.list()).toHaveLength(1);
   });
 
+  it('lets a later entry of the same name replace an earlier one, as GNU tar does', async () => {
+    const work = dirs.make();
+    const { execFileSync } = await import('node:child_process');
+    const a = join(work, 'a');
+    const b = join(work, 'b');
+    fs.mkdirSync(join(a, 'd'), { recursive: true });
+    fs.writeFileSync(join(a, 'f'), 'first');
+    fs.writeFileSync(join(a, 'd/inner'), 'x');
+    fs.mkdirSync(b);
+    fs.symlinkSync('elsewhere', join(b, 'f'));
+    fs.writeFileSync(join(b, 'd'), 'now a file');
+    const tar = join(work, 'dup.tar');
+    execFileSync('tar', ['-C', a, '-cf', tar, 'f', 'd']);
+    execFileSync('tar', ['-C', b, '-rf', tar, 'f', 'd']);
+    const store = new ImageStore({ root: join(work, 'store') });
+    const img = await store.import(tar, { format: 'rootfs' });
+    const [root] = store.layerPaths(img) as [string];
+    expect(fs.readlinkSync(join(root, 'f'))).toBe('elsewhere');
+    expect(fs.readFileSync(join(root, 'd'), 'utf8')).toBe('now a file');
+  });
+
   it('rejects a file that is not a tar with a typed error and leaves the store empty', async () => {
     const work = dirs.make();
     const bogus = join(work, 'bogus.tar');

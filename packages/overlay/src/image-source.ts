@@ -20,7 +20,8 @@ export interface LayerSource {
  * and the raw config blob (absent for a plain rootfs tar, where one is synthesised).
  */
 export interface ImageSource {
-  format: ImportFormat;
+  /** Where it came from; `'commit'` for a layer made from a container's upper dir. */
+  format: ImportFormat | 'commit';
   layers: LayerSource[];
   configBlob?: Buffer;
   /** Names found in the input (`RepoTags`, `org.opencontainers.image.ref.name`). */

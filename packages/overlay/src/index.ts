@@ -34,6 +34,7 @@ export {
 } from './overlay-mount.js';
 export { MOUNT_DATA_MAX, type OverlayDirs, overlayMountOptions } from './overlay-options.js';
 export {
+  type CommitOptions,
   DEFAULT_STORE_ROOT,
   type ImageRecord,
   ImageStore,

@@ -11,6 +11,7 @@ import { importLayerFile, type LayerRecord, readLayerRecord } from './layer-impo
 import { withLock } from './lock.js';
 import { StoreLayout } from './store-layout.js';
 import { libcSyscalls, type Syscalls } from './syscalls.js';
+import { writeUpperAsLayerTar } from './upper-to-tar.js';
 
 /** Where the store lives unless told otherwise. */
 export const DEFAULT_STORE_ROOT = '/var/lib/tsbox';
@@ -63,8 +64,8 @@ export interface ImageRecord {
   config: ImageConfig;
   architecture: string;
   os: string;
-  /** The format it was imported from. */
-  format: ImportFormat;
+  /** The format it was imported from, or `'commit'` for images made by {@link ImageStore.commit}. */
+  format: ImportFormat | 'commit';
   /** Digest of its OCI manifest, when it came with one. */
   manifestDigest?: Digest;
   /** Sum of the uncompressed layer sizes, in bytes. */
@@ -72,6 +73,18 @@ export interface ImageRecord {
   createdAt: string;
   /** The config blob exactly as imported (its sha256 is `id`), for commit and push. */
   configBlob: string;
+}
+
+/** Options of {@link ImageStore.commit}. */
+export interface CommitOptions {
+  /** The image the upper dir was mounted over; its layers come first. Omit for a base layer. */
+  parent?: ImageRecord | string;
+  /** Run defaults to change in the new image (unset fields keep the parent's). */
+  config?: Partial<Pick<ImageConfig, 'env' | 'entrypoint' | 'cmd' | 'workingDir' | 'user'>>;
+  /** A name for the new image (`my/snapshot:1`). */
+  name?: string;
+  /** Recorded in the config's history as `created_by`. */
+  comment?: string;
 }
 
 /** What {@link ImageStore.remove} and {@link ImageStore.prune} deleted. */
@@ -257,6 +270,44 @@ export class ImageStore {
     });
   }
 
+  /**
+   * Turns a container's overlay upper dir into a new layer on top of `parent` and records
+   * the result as a new image (`docker commit`). Whiteouts become `.wh.` entries and
+   * opaque dirs `.wh..wh..opq` in the layer tar, which is then imported like any other
+   * layer, so the stored layer is exactly what the tar says. The upper dir is only read;
+   * for a consistent snapshot the container should be stopped or frozen.
+   */
+  async commit(upperDir: string, options: CommitOptions = {}): Promise<ImageRecord> {
+    const parent = options.parent === undefined ? undefined : await this.get(options.parent);
+    this.layout.ensure();
+    const created: Digest[] = [];
+    const tmp = this.layout.makeTemp('commit');
+    try {
+      return await withLock(this.syscalls, this.layout.storeLock, 'shared', async () => {
+        const tarPath = `${tmp}/layer.tar`;
+        await writeUpperAsLayerTar(resolvePath(upperDir), tarPath, this.syscalls);
+        const [layer] = await this.importLayers(
+          { format: 'rootfs', layers: [{ path: tarPath, size: statSize(tarPath) }], names: [] },
+          {},
+          created,
+        );
+        const diffIds = [...(parent?.layers ?? []), (layer as LayerRecord).diffId];
+        const configBlob = Buffer.from(commitConfig(parent, diffIds, options));
+        const layers = diffIds.map((id) => readLayerRecord(this.layout, id) as LayerRecord);
+        return this.writeImage(
+          { format: 'commit', layers: [], configBlob, names: [] },
+          layers,
+          options.name ? { name: options.name } : {},
+        );
+      });
+    } catch (err) {
+      if (created.length > 0) await this.rollback(created);
+      throw err;
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
   /** Removes layers an interrupted import created, unless an image (maybe another import's) uses them. */
   private async rollback(layers: Digest[]): Promise<void> {
     await withLock(this.syscalls, this.layout.storeLock, 'exclusive', async () => {
@@ -428,6 +479,32 @@ export class ImageStore {
     for (const b of rec?.blobDigests ?? []) fs.rmSync(this.layout.blobIndex(b), { force: true });
     this.layout.removeTree(this.layout.layerDir(diffId));
   }
+}
+
+/** The parent's config with the new layer appended, overrides applied and history noted. */
+function commitConfig(
+  parent: ImageRecord | undefined,
+  diffIds: Digest[],
+  options: CommitOptions,
+): string {
+  const doc = JSON.parse(parent?.configBlob ?? synthesizeConfigBlob([])) as Record<string, unknown>;
+  const config = { ...((doc.config as Record<string, unknown> | undefined) ?? {}) };
+  const c = options.config ?? {};
+  if (c.env) config.Env = c.env;
+  if (c.entrypoint) config.Entrypoint = c.entrypoint;
+  if (c.cmd) config.Cmd = c.cmd;
+  if (c.workingDir) config.WorkingDir = c.workingDir;
+  if (c.user !== undefined) config.User = c.user;
+  const created = new Date().toISOString();
+  const history = Array.isArray(doc.history) ? [...doc.history] : [];
+  history.push({ created, created_by: options.comment ?? 'tsbox commit' });
+  return JSON.stringify({
+    ...doc,
+    created,
+    config,
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history,
+  });
 }
 
 function statSize(path: string): number {

@@ -43,7 +43,7 @@ describe('overlay of imported layers as a container root', () => {
   it('shows the union Docker would show, copies up on write, leaves layers untouched', async () => {
     const { work, store, image } = await imageStore();
     const layerDirs = store.layerPaths(image);
-    const before = layerDirs.map(treeDigest);
+    const before = layerDirs.map((d) => treeDigest(d));
     const plan: ContainerRootfs = await prepareContainerRootfs(store, image, stateDir(work, 'c1'));
     expect(plan.lowerdirs).toEqual(layerDirs);
     expect(plan.options).toBe(
@@ -72,7 +72,7 @@ describe('overlay of imported layers as a container root', () => {
     expect(fs.readFileSync(join(plan.upperdir, 'etc/os-release'), 'utf8')).toContain('CHANGED=1');
     expect(fs.lstatSync(join(plan.upperdir, 'del/stay.txt')).isCharacterDevice()).toBe(true);
     expect(fs.existsSync(join(plan.upperdir, 'new.txt'))).toBe(true);
-    expect(layerDirs.map(treeDigest)).toEqual(before);
+    expect(layerDirs.map((d) => treeDigest(d))).toEqual(before);
 
     // A second container of the same image sees the original.
     const plan2 = await prepareContainerRootfs(store, image.id, stateDir(work, 'c2'));
@@ -86,7 +86,7 @@ describe('overlay of imported layers as a container root', () => {
     teardownContainerRootfs(join(work, 'state/c1')); // idempotent
     expect(fs.existsSync(plan.dir)).toBe(false);
     expect(mountsAtOrUnder(plan.dir)).toEqual([]);
-    expect(layerDirs.map(treeDigest)).toEqual(before);
+    expect(layerDirs.map((d) => treeDigest(d))).toEqual(before);
   });
 
   it('writableLayerSize caps writes with ENOSPC and keeps the host disk out of it', async () => {

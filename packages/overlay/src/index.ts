@@ -17,6 +17,14 @@ export {
 export { type Digest, isDigest, sha256 } from './digest.js';
 export { OverlayError, type OverlayErrorCode, type OverlayErrorContext } from './errors.js';
 export {
+  type BuildOptions,
+  type BuildRunner,
+  type BuildStep,
+  buildImage,
+  ImageBuilder,
+  mergeEnv,
+} from './image-builder.js';
+export {
   defaultArgv,
   type ImageConfig,
   parseImageConfigBlob,

@@ -80,7 +80,9 @@ export interface CommitOptions {
   /** The image the upper dir was mounted over; its layers come first. Omit for a base layer. */
   parent?: ImageRecord | string;
   /** Run defaults to change in the new image (unset fields keep the parent's). */
-  config?: Partial<Pick<ImageConfig, 'env' | 'entrypoint' | 'cmd' | 'workingDir' | 'user'>>;
+  config?: Partial<
+    Pick<ImageConfig, 'env' | 'entrypoint' | 'cmd' | 'workingDir' | 'user' | 'labels'>
+  >;
   /** A name for the new image (`my/snapshot:1`). */
   name?: string;
   /** Recorded in the config's history as `created_by`. */
@@ -308,6 +310,46 @@ export class ImageStore {
     }
   }
 
+  /**
+   * A new image with `image`'s layers and changed run defaults (what a Dockerfile's ENV,
+   * CMD, WORKDIR... do). Adds no layer.
+   */
+  async configure(
+    image: ImageRecord | string,
+    config: NonNullable<CommitOptions['config']>,
+    options: { name?: string; comment?: string } = {},
+  ): Promise<ImageRecord> {
+    const parent = await this.get(image);
+    this.layout.ensure();
+    return withLock(this.syscalls, this.layout.storeLock, 'shared', async () => {
+      const configBlob = Buffer.from(
+        commitConfig(parent, parent.layers, {
+          config,
+          comment: options.comment ?? 'tsbox configure',
+        }),
+      );
+      const layers = parent.layers.map((id) => {
+        const l = readLayerRecord(this.layout, id);
+        if (!l) {
+          throw new OverlayError(
+            'ERR_TSBOX_OVERLAY_NOT_FOUND',
+            'store.configure',
+            `layer ${id} is missing`,
+            {
+              value: id,
+            },
+          );
+        }
+        return l;
+      });
+      return this.writeImage(
+        { format: parent.format, layers: [], configBlob, names: [] },
+        layers,
+        options.name ? { name: options.name } : {},
+      );
+    });
+  }
+
   /** Removes layers an interrupted import created, unless an image (maybe another import's) uses them. */
   private async rollback(layers: Digest[]): Promise<void> {
     await withLock(this.syscalls, this.layout.storeLock, 'exclusive', async () => {
@@ -495,9 +537,15 @@ function commitConfig(
   if (c.cmd) config.Cmd = c.cmd;
   if (c.workingDir) config.WorkingDir = c.workingDir;
   if (c.user !== undefined) config.User = c.user;
+  if (c.labels) config.Labels = { ...((config.Labels as object | undefined) ?? {}), ...c.labels };
   const created = new Date().toISOString();
   const history = Array.isArray(doc.history) ? [...doc.history] : [];
-  history.push({ created, created_by: options.comment ?? 'tsbox commit' });
+  const sameLayers = JSON.stringify(diffIds) === JSON.stringify(parent?.layers ?? []);
+  history.push({
+    created,
+    created_by: options.comment ?? 'tsbox commit',
+    ...(sameLayers ? { empty_layer: true } : {}),
+  });
   return JSON.stringify({
     ...doc,
     created,

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatFromTopNames, isImageArchiveName } from '../src/archive-detect.js';
 import { ancestors, normalizeEntryPath } from '../src/entry-path.js';
+import { applyConfigStep, mergeEnv } from '../src/image-builder.js';
 import {
   defaultArgv,
   parseImageConfigBlob,
@@ -211,6 +212,19 @@ describe('overlay options', () => {
     expect(
       code(() => overlayMountOptions({ lowerdirs: many, upperdir: '/u', workdir: '/w' })),
     ).toBe('ERR_TSBOX_OVERLAY_INVALID_OPTION');
+  });
+});
+
+describe('build config steps', () => {
+  it('merges env in place and lets a new entrypoint drop the inherited cmd', () => {
+    expect(mergeEnv(['A=1', 'B=2'], { A: 'x', C: '3' })).toEqual(['A=x', 'B=2', 'C=3']);
+    const base = toImageConfig({ Entrypoint: ['/e'], Cmd: ['c'] });
+    expect(applyConfigStep(base, { kind: 'entrypoint', argv: ['/n'] })).toMatchObject({
+      entrypoint: ['/n'],
+      cmd: [],
+    });
+    expect(applyConfigStep(base, { kind: 'cmd', argv: ['d'] }).cmd).toEqual(['d']);
+    expect(applyConfigStep(base, { kind: 'label', labels: { a: 'b' } }).labels).toEqual({ a: 'b' });
   });
 });
 

@@ -41,6 +41,7 @@ export {
   unmount,
 } from './overlay-mount.js';
 export { MOUNT_DATA_MAX, type OverlayDirs, overlayMountOptions } from './overlay-options.js';
+export { type ProbeCheck, type ProbeResult, probeOverlay } from './probe.js';
 export {
   type CommitOptions,
   DEFAULT_STORE_ROOT,
@@ -53,4 +54,5 @@ export {
 } from './store.js';
 export { libcSyscalls, type Syscalls } from './syscalls.js';
 export { parseSize } from './units.js';
+export { writeUpperAsLayerTar } from './upper-to-tar.js';
 export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';

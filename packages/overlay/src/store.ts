@@ -165,6 +165,14 @@ export class ImageStore {
     try {
       let source: ImageSource;
       if (format === 'rootfs') {
+        if (fs.statSync(path).isDirectory()) {
+          throw new OverlayError(
+            'ERR_TSBOX_OVERLAY_INVALID_OPTION',
+            'import.detect',
+            `${path} is a directory; a rootfs must be a tar (.tar or .tar.gz)`,
+            { path, field: 'format' },
+          );
+        }
         source = { format, layers: [{ path, size: statSize(path) }], names: [] };
       } else {
         let dir = path;

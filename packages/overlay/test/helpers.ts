@@ -27,10 +27,21 @@ export function tempDirs() {
     },
     cleanup(): void {
       const leaked = made.flatMap((d) => mountsUnder(d));
+      // Overlays mounted anywhere but built from our dirs count as leaks too.
+      const foreign = fs
+        .readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .filter((l) => / - (overlay|tmpfs) /.test(l) && made.some((d) => l.includes(d)))
+        .map((l) => l.split(' ')[4] ?? '')
+        .filter((m) => !leaked.includes(m));
+      leaked.push(...foreign);
       // Detach leftovers before deleting, so rm never walks into a live mount.
       for (const m of [...leaked].reverse()) execFileSync('umount', ['-l', m]);
       for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+      // Scratch dirs the library makes in the OS temp dir by default.
+      const stray = fs.readdirSync(tmpdir()).filter((n) => /^tsbox-(build|copy|probe)-/.test(n));
       expect(leaked, 'mounts left behind').toEqual([]);
+      expect(stray, 'scratch dirs left behind').toEqual([]);
     },
   };
 }

@@ -61,7 +61,14 @@ export function extractLayer(
     const parser = new Parser({ strict: true, maxMetaEntrySize: 16 * 1024 * 1024 });
     const pax = new PaxCapture();
     parser.on('meta', (meta: string) => {
-      pendingMeta = pax.rawBody(meta) ?? meta;
+      // Only PAX bodies carry xattrs; a GNU long-name record between a PAX header and
+      // its entry must not displace them.
+      const raw = pax.rawBody(meta);
+      if (raw !== undefined || /(?:SCHILY|LIBARCHIVE)\.xattr\./.test(meta))
+        pendingMeta = raw ?? meta;
+    });
+    parser.on('ignoredEntry', () => {
+      pendingMeta = undefined;
     });
     parser.on('entry', (entry: ReadEntry) => {
       const meta = pendingMeta;

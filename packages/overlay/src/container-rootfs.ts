@@ -84,7 +84,14 @@ export async function prepareContainerRootfs(
     flags: options.readonly ? 1 : 0,
     readonly: options.readonly ?? false,
   };
-  plan.options = overlayMountOptions(plan);
+  try {
+    plan.options = overlayMountOptions(plan);
+  } catch (err) {
+    if ((err as OverlayError).field !== 'lowerdirs' || lowerdirs.length < 2) throw err;
+    // Too long for one page: go through the store's short links instead.
+    plan.lowerdirs = store.shortLayerPaths(record);
+    plan.options = overlayMountOptions(plan);
+  }
   if (fs.existsSync(dir)) {
     throw new OverlayError(
       'ERR_TSBOX_OVERLAY_INVALID_OPTION',

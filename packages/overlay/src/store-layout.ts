@@ -14,6 +14,7 @@ import { ioError } from './errors.js';
  * <root>/layers/<diffID hex>/layer.json  LayerRecord
  * <root>/blobs/<blob hex>                diffID of a compressed blob (skip re-import)
  * <root>/images/<image id hex>.json      ImageRecord (id = sha256 of the config blob)
+ * <root>/l/<16 hex>                     short symlink to layers/<hex>/fs (long lowerdir lists)
  * <root>/locks/                          flock files: store.lock, images.lock, layer-<hex>.lock
  * <root>/tmp/                            staging and trash
  * ```
@@ -47,6 +48,10 @@ export class StoreLayout {
   }
   layerFs(diffId: Digest): string {
     return join(this.layerDir(diffId), 'fs');
+  }
+  /** Short symlink to a layer's fs dir, to fit many layers in one page of mount options. */
+  shortLink(diffId: Digest): string {
+    return join(this.root, 'l', digestHex(diffId).slice(0, 16));
   }
   layerRecord(diffId: Digest): string {
     return join(this.layerDir(diffId), 'layer.json');

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { resolve as resolvePath } from 'node:path';
+import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { detectFormat, unpackImageArchive } from './archive-detect.js';
 import { type Digest, digestHex, isDigest, sha256 } from './digest.js';
 import { ioError, OverlayError } from './errors.js';
@@ -425,6 +425,31 @@ export class ImageStore {
       return path;
     });
   }
+  /**
+   * Like {@link ImageStore.layerPaths} but through short symlinks (`<root>/l/<16 hex>`),
+   * so an image with many layers still fits mount(2)'s one-page option limit; overlayfs
+   * resolves the links once, at mount time. Links are created on demand, atomically.
+   */
+  shortLayerPaths(image: ImageRecord): string[] {
+    const long = this.layerPaths(image);
+    fs.mkdirSync(join(this.root, 'l'), { recursive: true, mode: 0o700 });
+    return [...image.layers].reverse().map((id, i) => {
+      const link = this.layout.shortLink(id);
+      const target = relative(dirname(link), long[i] as string);
+      try {
+        if (fs.readlinkSync(link) === target) return link;
+      } catch {}
+      const tmp = join(this.layout.tmpDir, `link-${process.pid}-${i}-${Date.now()}`);
+      try {
+        fs.symlinkSync(target, tmp);
+        fs.renameSync(tmp, link);
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw ioError('store.link', err, link);
+      }
+      return link;
+    });
+  }
 
   /**
    * Removes an image record and every layer no other image references. Idempotent for
@@ -467,6 +492,11 @@ export class ImageStore {
       const removed = this.layerIds().filter((l) => !used.has(l));
       for (const l of removed) this.deleteLayer(l);
       // No import holds the shared lock now, so nothing in tmp/ is in use.
+      // Short links whose layer is gone (a crash between the two deletions).
+      const linkDir = join(this.root, 'l');
+      for (const name of fs.existsSync(linkDir) ? fs.readdirSync(linkDir) : []) {
+        if (!fs.existsSync(join(linkDir, name))) fs.rmSync(join(linkDir, name), { force: true });
+      }
       for (const name of fs.readdirSync(this.layout.tmpDir)) {
         fs.rmSync(`${this.layout.tmpDir}/${name}`, { recursive: true, force: true });
       }
@@ -525,6 +555,7 @@ export class ImageStore {
   }
 
   private deleteLayer(diffId: Digest): void {
+    fs.rmSync(this.layout.shortLink(diffId), { force: true });
     const rec = readLayerRecord(this.layout, diffId);
     for (const b of rec?.blobDigests ?? []) fs.rmSync(this.layout.blobIndex(b), { force: true });
     this.layout.removeTree(this.layout.layerDir(diffId));

@@ -64,13 +64,13 @@ function ioDevice(entry: IoDeviceLimit, index: number): void {
   const field = `ioDeviceLimits[${index}]`;
   const dev = typeof entry?.device === 'string' ? parseDevice(entry.device) : undefined;
   if (!dev) throw invalid(`${field}.device`, entry?.device, 'must be "major:minor"');
-  if (!blockDeviceExists(dev.major, dev.minor)) {
-    throw invalid(`${field}.device`, entry.device, 'no such block device on the host');
-  }
   const rates = ['readBps', 'writeBps', 'readIops', 'writeIops'] as const;
   if (!rates.some((r) => entry[r] !== undefined)) throw invalid(field, entry, 'sets no rate');
   for (const r of rates) {
     if (entry[r] !== undefined) integerIn(`${field}.${r}`, entry[r], 1, Number.MAX_SAFE_INTEGER);
+  }
+  if (!blockDeviceExists(dev.major, dev.minor)) {
+    throw invalid(`${field}.device`, entry.device, 'no such block device on the host');
   }
 }
 

@@ -64,7 +64,7 @@ export VITEST_CACHE_DIR=/tmp/vitest-cache XDG_CACHE_HOME=/tmp/cache
 cd '$REPO' && { ( $CMD ) ; echo \$? > /tmp/vm-status; } 2>&1 | cat
 echo "VM-EXIT=\$(cat /tmp/vm-status 2>/dev/null || echo 1)"
 # Power off instead of letting PID 1 exit (which panics and dumps a trace to the console).
-echo o > /proc/sysrq-trigger; sleep 10
+echo o > /proc/sysrq-trigger; sleep 10 2>/dev/null
 GUEST
 
 cat > "$W"/ir/init <<INIT
@@ -89,7 +89,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -m "$MEM" -smp 2 -nograph
   -kernel "$VMLINUZ" -initrd "$W"/initrd.gz \
   -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 systemd.unified_cgroup_hierarchy=1" \
-  </dev/null | tr -d '\r' | tee "$W"/console.log
+  </dev/null | sed -u 's/\r$//' | tee "$W"/console.log
 qemu_status=$?
 set -e
 

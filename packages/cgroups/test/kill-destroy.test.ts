@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exitOf, Fixture, leftovers, members, sleep } from './helpers.js';
 
@@ -30,9 +30,14 @@ describe('kill and destroy', () => {
 
   it('a sampled load counts running tasks', async () => {
     const cg = await f.cgroup('load');
-    f.spawn(cg, '/bin/sh', ['-c', 'while :; do :; done']);
-    f.spawn(cg, '/bin/sleep', ['30']);
-    await sleep(200);
+    await f.spawnJoined(cg, '/bin/sh', ['-c', 'while :; do :; done']);
+    const sleeper = await f.spawnJoined(cg, '/bin/sleep', ['30']);
+    // Wait until the sleeper really sleeps: on a slow (emulated) machine it may still be
+    // starting, which is rightly counted as running.
+    const sleeping = () =>
+      readFileSync(`/proc/${sleeper.pid}/stat`, 'latin1').includes('(sleep) S ');
+    for (let i = 0; i < 500 && !sleeping(); i++) await sleep(10);
+    expect(sleeping()).toBe(true);
     let max = 0;
     for (let i = 0; i < 20; i++) {
       max = Math.max(max, cg.stats().load);

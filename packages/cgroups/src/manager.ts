@@ -91,7 +91,7 @@ export interface CgroupManager extends AsyncDisposable {
    * then `rmdir` in every hierarchy (children first, freezer last on v1) with a bounded
    * retry (2 s) while the kernel still counts exiting members. Idempotent, also after a
    * partial create. The fast path (no members left) is one read and one `rmdir` per
-   * hierarchy.
+   * hierarchy: no read first.
    * @throws CgroupError `ERR_TSBOX_CGROUP_BUSY` if a directory is still there after the retry.
    */
   destroy(): Promise<void>;

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { readCgroupFile, readPids, tryRmdir, writeCgroupFile } from '../cgroup-fs.js';
+import { readCgroupFile, tryRmdir, writeCgroupFile } from '../cgroup-fs.js';
 import { CgroupError, errnoOf, fsError } from '../errors.js';
 import type { CgroupLimits } from '../limits.js';
 import { CGROUP_PARENT, type CgroupManager } from '../manager.js';
@@ -168,8 +168,8 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   async destroy(): Promise<void> {
-    // Fast path: a finished container has no members; skip the freeze/kill round trip.
-    if (readPids(`${this.freezerDir}/cgroup.procs`).length > 0) await this.killAll();
+    // Fast path: a finished container has no members and every rmdir succeeds at once;
+    // only an EBUSY costs the kill round trip.
     await removeDirs(this.paths, () => this.killAll(), 'cgroup.destroy');
   }
 

@@ -69,8 +69,10 @@ export interface CgroupManager extends AsyncDisposable {
 
   /**
    * Stops every task and resolves once the kernel reports the cgroup frozen. v1 writes
-   * `FROZEN` to `freezer.state` and waits for it to read `FROZEN`; v2 writes `1` to
-   * `cgroup.freeze` and waits for `frozen 1` in `cgroup.events`.
+   * `FROZEN` to `freezer.state` and waits for it to read `FROZEN`, thawing and retrying
+   * when it sticks in `FREEZING` (a vfork-waiting parent of a frozen child can hold it
+   * there); v2 writes `1` to `cgroup.freeze` and waits for `frozen 1` in `cgroup.events`.
+   * On timeout the cgroup is left thawed, never half-frozen.
    * @throws CgroupError `ERR_TSBOX_CGROUP_TIMEOUT` if freezing does not complete in 5 s.
    */
   freeze(): Promise<void>;

@@ -26,4 +26,15 @@ describe('freeze and thaw', () => {
     await sleep(500);
     expect(count).toBeGreaterThan(frozenAt);
   });
+
+  it('freezes reliably a shell that keeps forking (40 cycles)', async () => {
+    // dash vforks its commands; on v1 a vfork-waiting parent can hold the freezer in
+    // FREEZING, which freeze() must get past.
+    const cg = await f.cgroup('freeze-fork');
+    await f.spawnJoined(cg, '/bin/sh', ['-c', 'while :; do /bin/true; done']);
+    for (let i = 0; i < 40; i++) {
+      await cg.freeze();
+      await cg.thaw();
+    }
+  });
 });

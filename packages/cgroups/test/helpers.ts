@@ -34,14 +34,26 @@ export function exitOf(child: ChildProcess): Promise<Exit> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-/** Resolves with the child's stdout once it has exited. */
-export async function outputOf(child: ChildProcess): Promise<{ stdout: string } & Exit> {
+/** Resolves with the child's stdout once it has exited and its stdout has closed. */
+export async function outputOf(
+  child: ChildProcess,
+): Promise<{ stdout: string; error?: string } & Exit> {
   let stdout = '';
+  let error: string | undefined;
+  child.once('error', (e: Error) => {
+    error = e.message; // a failed spawn (EAGAIN, ENOENT) still emits 'exit'
+  });
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
     stdout += d;
   });
+  // 'exit' can come before the last stdout data: wait for the stream to end as well.
+  const ended =
+    child.stdout && !child.stdout.readableEnded
+      ? new Promise((r) => child.stdout?.once('close', r))
+      : undefined;
   const exit = await exitOf(child);
-  return { stdout, ...exit };
+  await ended;
+  return error === undefined ? { stdout, ...exit } : { stdout, error, ...exit };
 }
 
 /** Live member pids listed in a `cgroup.procs` file (zombies are not listed). */
@@ -147,15 +159,20 @@ export class Fixture {
     return child;
   }
 
-  /** Kills the children we started (by pid, SIGKILL) and destroys our cgroups. */
+  /**
+   * Kills the children we started (by pid, SIGKILL), destroys our cgroups (which also
+   * thaws and kills members of a cgroup a failed test left frozen), then waits for the
+   * children to be gone.
+   */
   async cleanup(): Promise<void> {
-    for (const child of this.children.splice(0)) {
+    const children = this.children.splice(0);
+    for (const child of children) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exitOf(child);
     }
     const errors: unknown[] = [];
     for (const cg of this.cgroups.splice(0))
       await cg.destroy().catch((e: unknown) => errors.push(e));
+    await Promise.all(children.map(exitOf));
     if (errors.length > 0) throw errors[0];
   }
 }

@@ -31,7 +31,7 @@ describe('pids limit', () => {
     const line = await firstLine(bomb);
     expect(line).toMatch(/^refused \d+/);
     const during = await outputOf(f.spawn(undefined, '/bin/echo', ['alive']));
-    expect(during.stdout).toBe('alive\n');
+    expect(during).toEqual({ stdout: 'alive\n', code: 0, signal: null });
     // The first generation may finish forking before its children reach the limit.
     for (let i = 0; i < 500 && cg.events().pidsLimitHits === 0; i++) await sleep(20);
     const stats = cg.stats();
@@ -44,6 +44,6 @@ describe('pids limit', () => {
     // membership list does not.
     expect(members(cg.procsPaths()[0] as string)).toEqual([]);
     const after = await outputOf(f.spawn(undefined, '/bin/echo', ['alive']));
-    expect(after.stdout).toBe('alive\n');
+    expect(after).toEqual({ stdout: 'alive\n', code: 0, signal: null });
   });
 });

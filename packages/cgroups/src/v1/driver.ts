@@ -5,13 +5,14 @@ import type { CgroupLimits } from '../limits.js';
 import { CGROUP_PARENT, type CgroupManager } from '../manager.js';
 import { collectPids, killPids, removeDirs } from '../remove.js';
 import type { CgroupEvents, CgroupStats } from '../stats.js';
-import { pollUntil } from '../wait.js';
+import { pollUntil, sleep } from '../wait.js';
 import { type V1Controller, type V1Hierarchies, v1Hierarchies } from './hierarchies.js';
 import { type V1Features, v1LimitWrites } from './limit-writes.js';
 import { readV1Events, readV1Stats } from './stats.js';
 
 const FREEZE_TIMEOUT_MS = 5000;
 const KILL_WAIT_MS = 2000;
+const FREEZE_ATTEMPT_MS = 100;
 
 /** The cgroup v1 driver: one directory per controller hierarchy. See {@link CgroupManager}. */
 export class CgroupV1Manager implements CgroupManager {
@@ -121,21 +122,26 @@ export class CgroupV1Manager implements CgroupManager {
 
   async freeze(): Promise<void> {
     const state = `${this.freezerDir}/freezer.state`;
-    writeCgroupFile(state, 'FROZEN', 'cgroup.freeze');
-    // FREEZING until every task has stopped; a task in an uninterruptible sleep can take a while.
-    const frozen = await pollUntil(
-      () => readCgroupFile(state, 'cgroup.freeze').trim() === 'FROZEN',
-      FREEZE_TIMEOUT_MS,
-    );
-    if (!frozen) {
-      throw new CgroupError(
-        'ERR_TSBOX_CGROUP_TIMEOUT',
-        'cgroup.freeze',
-        `${state} did not reach FROZEN in 5 s`,
-        {
-          path: state,
-        },
-      );
+    const isFrozen = () => readCgroupFile(state, 'cgroup.freeze').trim() === 'FROZEN';
+    const deadline = performance.now() + FREEZE_TIMEOUT_MS;
+    for (;;) {
+      writeCgroupFile(state, 'FROZEN', 'cgroup.freeze');
+      if (await pollUntil(isFrozen, FREEZE_ATTEMPT_MS)) return;
+      // The v1 freezer can stay FREEZING for good when a parent waits in vfork for a
+      // child that is already frozen (seen on 6.x with dash, which vforks). Thawing lets
+      // the child exec and the parent leave vfork; then try again (runc does the same).
+      writeCgroupFile(state, 'THAWED', 'cgroup.freeze');
+      if (performance.now() >= deadline) {
+        throw new CgroupError(
+          'ERR_TSBOX_CGROUP_TIMEOUT',
+          'cgroup.freeze',
+          `${state} did not reach FROZEN in 5 s`,
+          {
+            path: state,
+          },
+        );
+      }
+      await sleep(1);
     }
   }
 
@@ -144,20 +150,24 @@ export class CgroupV1Manager implements CgroupManager {
   }
 
   async killAll(): Promise<void> {
-    if (this.members().length === 0) return;
-    if (!existsSync(this.freezerDir)) {
-      // Only a crash between mkdirs leaves members without a freezer cgroup: kill unfrozen.
-      killPids(this.members());
-      await pollUntil(() => this.members().length === 0, KILL_WAIT_MS);
-      return;
+    const deadline = performance.now() + KILL_WAIT_MS;
+    while (this.members().length > 0 && performance.now() < deadline) {
+      // Frozen, no member can fork or exit and free its pid for reuse between the read
+      // and the kill. If freezing times out (or the freezer cgroup is gone after a crash
+      // mid-create), kill unfrozen: the loop catches what was forked meanwhile.
+      const frozen =
+        existsSync(this.freezerDir) &&
+        (await this.freeze().then(
+          () => true,
+          () => false,
+        ));
+      try {
+        killPids(this.members());
+      } finally {
+        if (frozen) await this.thaw(); // SIGKILL is acted on once the tasks run again
+      }
+      await pollUntil(() => this.members().length === 0, 200);
     }
-    await this.freeze();
-    try {
-      killPids(this.members());
-    } finally {
-      await this.thaw(); // SIGKILL is delivered once the tasks run again
-    }
-    await pollUntil(() => this.members().length === 0, KILL_WAIT_MS);
   }
 
   /** Every pid in this cgroup and its sub-cgroups, across all hierarchies (deduplicated). */

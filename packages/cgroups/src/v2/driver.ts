@@ -101,6 +101,7 @@ export class CgroupV2Manager implements CgroupManager {
       FREEZE_TIMEOUT_MS,
     );
     if (!frozen) {
+      writeCgroupFile(`${this.dir}/cgroup.freeze`, '0', 'cgroup.freeze'); // never leave it half-frozen
       throw new CgroupError(
         'ERR_TSBOX_CGROUP_TIMEOUT',
         'cgroup.freeze',

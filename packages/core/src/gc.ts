@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { sweepCgroups } from '@tsbox/cgroups';
 import { readStates, removeState } from './state.js';
 
 /** What {@link gc} found and removed. */
@@ -7,6 +8,8 @@ export interface GcReport {
   removed: string[];
   /** Ids of containers still running (left alone). */
   live: string[];
+  /** cgroups of containers whose owning process died, killed and removed. */
+  cgroupsRemoved: string[];
 }
 
 /** A record this young whose content is unreadable may be being written now. */
@@ -26,8 +29,8 @@ function keeperAlive(pid: number): boolean {
  * (`tsbox gc`). A container is live while its host-side tsbox-init runs; every
  * other record is removed.
  */
-export function gc(): GcReport {
-  const report: GcReport = { removed: [], live: [] };
+export async function gc(): Promise<GcReport> {
+  const report: GcReport = { removed: [], live: [], cgroupsRemoved: [] };
   for (const { path, state, mtimeMs } of readStates()) {
     const live = state ? keeperAlive(state.keeperPid) : Date.now() - mtimeMs < WRITE_GRACE_MS;
     if (live) {
@@ -37,5 +40,7 @@ export function gc(): GcReport {
       report.removed.push(path);
     }
   }
+  // A cgroup names its owner (pid and start time), so the sweep needs no record.
+  report.cgroupsRemoved = (await sweepCgroups()).removed;
   return report;
 }

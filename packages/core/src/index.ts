@@ -9,6 +9,13 @@
  * @packageDocumentation
  */
 
+export {
+  CgroupError,
+  type CgroupLimits,
+  type CgroupStats,
+  cpuPercent,
+  type IoDeviceLimit,
+} from '@tsbox/cgroups';
 export { type Capability, InitNotBuiltError, type RlimitName } from '@tsbox/init';
 export { Container, type MountOptions } from './container.js';
 export {

@@ -1,3 +1,5 @@
+import type { CgroupStats } from '@tsbox/cgroups';
+
 /** How a container run ended. Flat, with explicit flags: nobody decodes exit code 137. */
 export interface RunResult {
   /** The container's id (also its default hostname and the name of its `/run/tsbox/<id>.json` record). */
@@ -24,4 +26,15 @@ export interface RunResult {
   stderrBytes: number;
   /** From the call to `run()`/`start()` until the container was gone, in ms. */
   durationMs: number;
+  /**
+   * The kernel's OOM killer killed a process in this container (read from its
+   * cgroup's counter, not guessed from exit code 137). False without a memory limit.
+   */
+  oomKilled: boolean;
+  /**
+   * The container's cgroup counters at its end (CPU user/system ms, memory RSS, peak
+   * and cache, pids, throttling, OOM kills, io, PSI on v2). Present when the container
+   * had a cgroup, i.e. when any resource limit was set.
+   */
+  stats?: CgroupStats;
 }

@@ -24,6 +24,7 @@ import {
   TsboxError,
 } from './errors.js';
 import { CappedCollector } from './output.js';
+import { cgroupResource } from './resource-cgroup.js';
 import {
   type ContainerResource,
   prepareResources,
@@ -70,7 +71,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
  * The host resources a container may need, prepared in this order and released in
  * reverse. Each factory returns nothing when the spec does not ask for its resource.
  */
-const RESOURCE_FACTORIES: readonly ResourceFactory[] = [];
+const RESOURCE_FACTORIES: readonly ResourceFactory[] = [cgroupResource];
 
 async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
   for (const r of resources) await r.afterClone?.(pid);
@@ -127,11 +128,9 @@ export async function startContainer(
     ...spec.env,
   };
 
-  // Fast path: a container that needs no host resource skips the async hops.
-  const resources =
-    RESOURCE_FACTORIES.length === 0
-      ? []
-      : await prepareResources(RESOURCE_FACTORIES, { id, hostname, spec });
+  // Each factory returns at once when its resource is not asked for: only
+  // microtask hops, no I/O, on the default path.
+  const resources = await prepareResources(RESOURCE_FACTORIES, { id, hostname, spec });
   const cgroupProcs = resources.flatMap((r) => r.cgroupProcs ?? []);
   const extraMounts = resources.flatMap((r) => r.mounts ?? []);
 
@@ -368,6 +367,7 @@ export async function startContainer(
       stdoutBytes: stdout.totalBytes,
       stderrBytes: stderr.totalBytes,
       durationMs: 0,
+      oomKilled: false,
     };
   }
   // The pipeline awaits `started` or `closed` first; these handlers only keep
@@ -394,6 +394,7 @@ export async function startContainer(
   running = new RunningContainer({
     id,
     pid,
+    cgroup: resources.find((r) => r.cgroup)?.cgroup,
     keeper,
     sync,
     result,

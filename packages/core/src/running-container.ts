@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
+import type { CgroupManager, CgroupStats } from '@tsbox/cgroups';
 import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
 import { ChunkQueue } from './output.js';
@@ -25,6 +26,7 @@ export interface StopOptions {
 export interface ContainerHandle {
   id: string;
   pid: number;
+  cgroup: CgroupManager | undefined;
   keeper: ChildProcess;
   sync: Socket;
   result: Promise<RunResult>;
@@ -126,6 +128,41 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
     this.once('exit', onExit);
     this.#handle.result.catch(onExit);
     return q;
+  }
+
+  /**
+   * The container's cgroup counters now (CPU time, memory, pids, throttling, OOM
+   * kills, io; PSI on v2). Undefined when the container has no cgroup (no limit set).
+   * For CPU % over an interval pass two samples to `cpuPercent` from `@tsbox/cgroups`.
+   */
+  stats(): CgroupStats | undefined {
+    if (this.#exited || !this.#handle.cgroup) return undefined;
+    return this.#handle.cgroup.stats();
+  }
+
+  /**
+   * Freezes every process of the container (cgroup freezer): they stop getting CPU
+   * time until {@link resume}. Needs a cgroup: set any resource limit.
+   */
+  async pause(): Promise<void> {
+    await this.#needCgroup('pause').freeze();
+  }
+
+  /** Thaws a paused container. */
+  async resume(): Promise<void> {
+    await this.#needCgroup('resume').thaw();
+  }
+
+  #needCgroup(stage: string): CgroupManager {
+    if (this.#exited)
+      throw new ContainerStateError(stage, `container ${this.id} has already exited`);
+    if (!this.#handle.cgroup) {
+      throw new ContainerStateError(
+        stage,
+        `container ${this.id} has no cgroup: set a resource limit (e.g. .pids(1024)) to ${stage} it`,
+      );
+    }
+    return this.#handle.cgroup;
   }
 
   /** Kills the container if it still runs and waits until it is gone. */

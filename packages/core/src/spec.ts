@@ -1,3 +1,4 @@
+import type { CgroupLimits } from '@tsbox/cgroups';
 import { CAPABILITIES, type Capability, RLIMITS, type RlimitName } from '@tsbox/init';
 
 /** A bind mount of a host path into the container. */
@@ -51,6 +52,8 @@ export interface ContainerSpec {
   capabilities: readonly Capability[];
   noNewPrivileges: boolean;
   rlimits: readonly RlimitSpec[];
+  /** cgroup limits in base units; empty means no cgroup is made for the container. */
+  limits: Readonly<CgroupLimits>;
 }
 
 /** Docker's default capability set: what a root workload keeps unless told otherwise. */
@@ -91,6 +94,7 @@ export function defaultSpec(): ContainerSpec {
     capabilities: DEFAULT_CAPABILITIES,
     noNewPrivileges: true,
     rlimits: [],
+    limits: {},
   };
 }
 

@@ -60,7 +60,7 @@ describe('cleanup', () => {
       expect(stateEntries().sort()).toEqual(
         [`${c.id}.json`, 'deadbeef0001.json', 'deadbeef0002.json', 'deadbeef0003'].sort(),
       );
-      const report = gc();
+      const report = await gc();
       expect(report.removed.sort()).toEqual([dead, garbage, dir].sort());
       expect(report.live).toEqual([c.id]);
       expect(stateEntries()).toEqual([`${c.id}.json`]);

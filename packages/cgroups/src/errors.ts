@@ -4,6 +4,7 @@
  * - `ERR_TSBOX_INVALID_LIMIT`: a {@link CgroupLimits} value is out of range or names
  *   something the host lacks (thrown before anything is created).
  * - `ERR_TSBOX_INVALID_NAME`: a cgroup id that cannot be a directory name.
+ * - `ERR_TSBOX_INVALID_OPTION`: a {@link CgroupOptions} value is wrong (an owner pid that does not run).
  * - `ERR_TSBOX_CGROUP_EXISTS`: a cgroup with this id and owner already exists.
  * - `ERR_TSBOX_CGROUP_UNSUPPORTED`: the host lacks the controller or interface file a
  *   request needs (for example swap limits without swap accounting).
@@ -14,6 +15,7 @@
 export type CgroupErrorCode =
   | 'ERR_TSBOX_INVALID_LIMIT'
   | 'ERR_TSBOX_INVALID_NAME'
+  | 'ERR_TSBOX_INVALID_OPTION'
   | 'ERR_TSBOX_CGROUP_EXISTS'
   | 'ERR_TSBOX_CGROUP_UNSUPPORTED'
   | 'ERR_TSBOX_CGROUP_BUSY'

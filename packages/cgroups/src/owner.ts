@@ -52,7 +52,7 @@ export function ownerOf(pid = process.pid): CgroupOwner {
   const startTime = processStartTime(pid);
   if (startTime === undefined) {
     throw new CgroupError(
-      'ERR_TSBOX_INVALID_NAME',
+      'ERR_TSBOX_INVALID_OPTION',
       'cgroup.validate',
       `owner pid ${pid} does not run`,
       {

@@ -1,5 +1,6 @@
 import { CgroupError } from './errors.js';
-import { blockDeviceExists, type HostCpuFacts } from './host.js';
+import { blockDeviceExists, type HostCpuFacts, hostCpuFacts } from './host.js';
+import { detectCgroupLayout } from './layout.js';
 import {
   type CgroupLimits,
   cpuQuotaUs,
@@ -77,10 +78,13 @@ function ioDevice(entry: IoDeviceLimit, index: number): void {
 /**
  * Checks every field of `limits` against its range and against the host (CPU count,
  * cpuset CPUs and memory nodes, block devices) and returns it unchanged. Call before
- * creating anything: `createCgroup` does.
+ * creating anything: `createCgroup` does. `host` defaults to this host's facts.
  * @throws CgroupError `ERR_TSBOX_INVALID_LIMIT` naming the first bad `field` and `value`.
  */
-export function validateCgroupLimits(limits: CgroupLimits, host: HostCpuFacts): CgroupLimits {
+export function validateCgroupLimits(
+  limits: CgroupLimits,
+  host: HostCpuFacts = hostCpuFacts(detectCgroupLayout()),
+): CgroupLimits {
   if (typeof limits !== 'object' || limits === null)
     throw invalid('limits', limits, 'must be an object');
   for (const key of Object.keys(limits)) {

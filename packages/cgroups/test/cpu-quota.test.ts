@@ -10,7 +10,7 @@ const BUSY = 'while :; do :; done';
 describe('cpu quota', () => {
   it('cpus 0.2 holds a busy loop to 15-25 % of one CPU over 2 s', async () => {
     const cg = await f.cgroup('cpu02', { cpus: 0.2 });
-    f.spawn(cg, '/bin/sh', ['-c', BUSY]);
+    await f.spawnJoined(cg, '/bin/sh', ['-c', BUSY]);
     await sleep(300); // let the loop start and the first period settle
     const before = cg.stats();
     await sleep(2000);
@@ -26,7 +26,7 @@ describe('cpu quota', () => {
 
   it('cpus 1 holds two busy processes to at most 110 % of one CPU', async () => {
     const cg = await f.cgroup('cpu1', { cpus: 1 });
-    f.spawn(cg, '/bin/sh', ['-c', `${BUSY} & ${BUSY}`]);
+    await f.spawnJoined(cg, '/bin/sh', ['-c', `${BUSY} & ${BUSY}`]);
     await sleep(300);
     const before = cg.stats();
     await sleep(2000);

@@ -14,7 +14,7 @@ describe('sweep', () => {
       await createCgroup(testId('leftover'), { pidsMax: 8 }, { ownerPid: owner.pid }),
     );
     expect(parseCgroupDirName(leftover.name)?.owner.pid).toBe(owner.pid);
-    const member = f.spawn(leftover, '/bin/sleep', ['30']);
+    const member = await f.spawnJoined(leftover, '/bin/sleep', ['30']);
     const live = await f.cgroup('live');
 
     owner.kill('SIGKILL');

@@ -68,6 +68,15 @@ describe('limit validation', () => {
     }
   });
 
+  it('an owner pid that does not run throws ERR_TSBOX_INVALID_OPTION and creates nothing', async () => {
+    const id = testId('owner');
+    await expect(createCgroup(id, {}, { ownerPid: 2 ** 22 + 1 })).rejects.toMatchObject({
+      code: 'ERR_TSBOX_INVALID_OPTION',
+      field: 'ownerPid',
+    });
+    expect(leftovers(id)).toEqual([]);
+  });
+
   it('the same id twice throws ERR_TSBOX_CGROUP_EXISTS', async () => {
     const id = testId('twice');
     f.adopt(await createCgroup(id, {}));

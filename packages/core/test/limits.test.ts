@@ -22,7 +22,9 @@ function tsboxCgroups(): string[] {
   ]) {
     try {
       for (const name of readdirSync(`${root}/tsbox`, { withFileTypes: true })) {
-        if (name.isDirectory()) found.push(`${root}/tsbox/${name.name}`);
+        // Only this process's cgroups: the name carries the owner pid (`<id>@<pid>.<start>`).
+        if (name.isDirectory() && name.name.includes(`@${process.pid}.`))
+          found.push(`${root}/tsbox/${name.name}`);
       }
     } catch {
       // no tsbox parent in this hierarchy

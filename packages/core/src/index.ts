@@ -28,7 +28,7 @@ export {
   TsboxError,
 } from './errors.js';
 export { type GcReport, gc } from './gc.js';
-export type { RunResult } from './result.js';
+export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
 export {

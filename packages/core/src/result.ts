@@ -37,4 +37,25 @@ export interface RunResult {
    * had a cgroup, i.e. when any resource limit was set.
    */
   stats?: CgroupStats;
+  /** Where the time went, from the host's view (see {@link RunTimings}). */
+  timings?: RunTimings;
+}
+
+/**
+ * The run pipeline's phases in ms, as seen from the calling process. They add up to
+ * about `durationMs`; `setupMs` overlaps the host-side steps between clone and "go".
+ */
+export interface RunTimings {
+  /** Resources (cgroup ...) and the wire config, before spawning tsbox-init. */
+  prepareMs: number;
+  /** Spawning tsbox-init until PID 1's pid arrives: exec, config, cgroup join, clone. */
+  cloneMs: number;
+  /** PID 1 building the root (mounts, pivot_root, masks) until it reports ready. */
+  setupMs: number;
+  /** From ready (and go) until the workload's execve succeeded. */
+  execMs: number;
+  /** The workload running, until PID 1 reports its exit. */
+  runMs: number;
+  /** The exit report until everything is released (namespaces, cgroup, record). */
+  teardownMs: number;
 }

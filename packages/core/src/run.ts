@@ -118,6 +118,8 @@ export async function startContainer(
   options: RunOptions = {},
 ): Promise<RunningContainer> {
   const t0 = performance.now();
+  // When each step of the pipeline happened, for RunResult.timings.
+  const marks = { spawn: t0, pid: t0, ready: t0, go: t0, started: t0, exit: t0 };
   const id = randomBytes(6).toString('hex');
   const hostname = spec.hostname ?? id;
   const command = argv[0] ?? '';
@@ -158,6 +160,7 @@ export async function startContainer(
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     });
 
+    marks.spawn = performance.now();
     keeper = spawn(initBinaryPath(), [], {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {},
@@ -247,23 +250,25 @@ export async function startContainer(
   const started = new Promise<number>((resolve, reject) => {
     let pid = 0;
     onMessage = (m) => {
+      if (m.type !== 'unknown' && m.type !== 'error') marks[m.type] = performance.now();
       if (m.type === 'pid') {
         pid = m.pid;
+        const go = () => {
+          marks.go = performance.now();
+          sync.write('go\n');
+        };
         const steps = resources.filter((r) => r.afterClone);
         if (steps.length === 0) {
-          sync.write('go\n');
+          go();
         } else {
           // Host-side steps (network, ...) run between clone and "go"; a failure ends
           // the container before its workload ever runs.
-          runHostSteps(steps, pid).then(
-            () => sync.write('go\n'),
-            (err: unknown) => {
-              failure ??=
-                err instanceof TsboxError ? err : new InitProtocolError('host', String(err));
-              reject(failure);
-              sync.end();
-            },
-          );
+          runHostSteps(steps, pid).then(go, (err: unknown) => {
+            failure ??=
+              err instanceof TsboxError ? err : new InitProtocolError('host', String(err));
+            reject(failure);
+            sync.end();
+          });
         }
       } else if (m.type === 'started') {
         // The timeout limits the workload, so it counts from its execve: a slow
@@ -322,7 +327,16 @@ export async function startContainer(
         if (callbackError) throw callbackError.error;
         const r = buildResult(status);
         for (const res of resources) await res.finish?.(r);
-        r.durationMs = performance.now() - t0;
+        const end = performance.now();
+        r.durationMs = end - t0;
+        r.timings = {
+          prepareMs: marks.spawn - t0,
+          cloneMs: marks.pid - marks.spawn,
+          setupMs: marks.ready - marks.pid,
+          execMs: marks.started - Math.max(marks.ready, marks.go),
+          runMs: marks.exit - marks.started,
+          teardownMs: end - marks.exit,
+        };
         return r;
       } finally {
         await releaseResources(resources);

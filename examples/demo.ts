@@ -1,6 +1,6 @@
 // The tsbox demo: runs real sandboxes on this machine and prints what they show.
 // Run it with `bash scripts/demo.sh` (installs and builds first) or `pnpm demo`.
-import { Container, ExecNotFoundError } from '@tsbox/core';
+import { Container, cpuPercent, ExecNotFoundError } from '@tsbox/core';
 
 const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
 const indent = (s: string) =>
@@ -65,6 +65,33 @@ await show(
   'sh',
   ['-c', 'id; ulimit -n; head -c 2000000 /dev/zero > /tmp/fill; ls -l /tmp/fill'],
 );
+
+{
+  const oom = await box
+    .memory('64M')
+    .run('python3', ['-c', 'x = bytearray(200 * 2**20); print("survived")']);
+  console.log(
+    `\n${bold("cgroup limits: .memory('64M') and a 200 MB allocation")}\n    exit ${oom.exitCode} (${oom.signal}), oomKilled: ${oom.oomKilled} (from the cgroup's OOM counter), peak memory ${((oom.stats?.memoryPeakBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`,
+  );
+  const bomb = await box
+    .pids(32)
+    .timeout('2s')
+    .run('sh', ['-c', 'bomb() { bomb | bomb & }; bomb; sleep 1']);
+  console.log(
+    `\n${bold('.pids(32) and a fork bomb')}\n    contained: ${bomb.stats?.pidsLimitHits} forks refused at the limit; the host kept spawning`,
+  );
+  const busy = await box.cpu(0.2).start('sh', ['-c', 'while :; do :; done']);
+  await new Promise((r) => setTimeout(r, 200));
+  const a = busy.stats();
+  await new Promise((r) => setTimeout(r, 1000));
+  const b = busy.stats();
+  await busy.stop({ grace: 1 });
+  if (a && b) {
+    console.log(
+      `\n${bold('.cpu(0.2) and a busy loop')}\n    used ${cpuPercent(a, b, 1).toFixed(1)} % of one CPU over 1 s (throttled ${b.cpuThrottledMs.toFixed(0)} ms)`,
+    );
+  }
+}
 
 await show('A timeout kills the whole tree, setsid escapees included', box.timeout('300ms'), 'sh', [
   '-c',

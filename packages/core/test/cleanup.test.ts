@@ -41,17 +41,18 @@ describe('cleanup', () => {
     const { STATE_ROOT } = await import('../src/index.js');
     mkdirSync(STATE_ROOT, { recursive: true });
     // A record whose keeper pid is not a running tsbox-init (pid 1 is this machine's init).
-    const dead = `${STATE_ROOT}/deadbeef0001.json`;
+    const tag = (100_000 + Math.floor(Math.random() * 899_999)).toString(16);
+    const dead = `${STATE_ROOT}/deadbeef${tag}1.json`;
     writeFileSync(
       dead,
-      JSON.stringify({ id: 'deadbeef0001', keeperPid: 1, ownerPid: 1, createdAt: '' }),
+      JSON.stringify({ id: `deadbeef${tag}1`, keeperPid: 1, ownerPid: process.pid, createdAt: '' }),
     );
     // An unreadable record, old enough not to be one being written right now.
-    const garbage = `${STATE_ROOT}/deadbeef0002.json`;
+    const garbage = `${STATE_ROOT}/deadbeef${tag}2.json`;
     writeFileSync(garbage, '{');
     utimesSync(garbage, new Date(0), new Date(0));
     // A leftover directory (the shape later features use) is removed whole.
-    const dir = `${STATE_ROOT}/deadbeef0003`;
+    const dir = `${STATE_ROOT}/deadbeef${tag}3`;
     mkdirSync(dir);
     writeFileSync(`${dir}/x`, '');
     utimesSync(dir, new Date(0), new Date(0));
@@ -59,7 +60,7 @@ describe('cleanup', () => {
     const c = await new Container().start('sleep', ['30']);
     try {
       expect(stateEntries().sort()).toEqual(
-        [`${c.id}.json`, 'deadbeef0001.json', 'deadbeef0002.json', 'deadbeef0003'].sort(),
+        [`${c.id}.json`, `deadbeef${tag}1.json`, `deadbeef${tag}2.json`, `deadbeef${tag}3`].sort(),
       );
       const report = await gc();
       // Other processes on the machine may have containers of their own: only ours are asserted.

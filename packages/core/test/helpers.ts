@@ -61,18 +61,20 @@ export function stateEntries(): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => {
-    // Dot entries and networks/ are shared infrastructure, not containers.
-    if (n.startsWith('.') || n === 'networks') return false;
+  const foreign = (record: string) => {
     try {
-      const owner = (
-        JSON.parse(readFileSync(`${STATE_ROOT}/${n}`, 'utf8')) as { ownerPid?: number }
-      ).ownerPid;
-      if (owner !== undefined && owner !== process.pid && owner > 1 && alive(owner)) return false;
+      const text = readFileSync(`${STATE_ROOT}/${record}`, 'utf8');
+      const owner = (JSON.parse(text) as { ownerPid?: number }).ownerPid;
+      return owner !== undefined && owner !== process.pid && owner > 1 && alive(owner);
     } catch {
-      // a directory or an unreadable record: count it
+      return false; // unreadable or absent: count it
     }
-    return true;
+  };
+  return names.filter((n) => {
+    // Dot entries are shared infrastructure (networks), not containers.
+    if (n.startsWith('.')) return false;
+    // A container's directory goes with its record: another live process's are not ours.
+    return !foreign(n.endsWith('.json') ? n : `${n}.json`);
   });
 }
 

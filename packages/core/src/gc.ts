@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
+import { removeImageState } from './resource-image.js';
 import { readStates, removeState } from './state.js';
 
 /** What {@link gc} found and removed. */
@@ -21,6 +22,14 @@ function keeperAlive(pid: number): boolean {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes what containers left behind when the process that ran them died
  * (`tsbox gc`). A container is live while its host-side tsbox-init runs; every
@@ -28,12 +37,25 @@ function keeperAlive(pid: number): boolean {
  */
 export function gc(): GcReport {
   const report: GcReport = { removed: [], live: [] };
-  for (const { path, state, mtimeMs } of readStates()) {
-    const live = state ? keeperAlive(state.keeperPid) : Date.now() - mtimeMs < WRITE_GRACE_MS;
+  const states = readStates();
+  const liveRecords = new Set<string>();
+  for (const { path, state } of states)
+    if (state && keeperAlive(state.keeperPid)) liveRecords.add(path);
+  for (const { path, state, mtimeMs } of states) {
+    // `<id>/` beside `<id>.json` holds an image container's writable layer, maybe with
+    // a tmpfs mounted in it: it lives as long as its record, and is unmounted before it
+    // is deleted (deleting through a live mount would not free the mount).
+    const dir = isDirectory(path);
+    const live = dir
+      ? liveRecords.has(`${path}.json`) || Date.now() - mtimeMs < WRITE_GRACE_MS
+      : state
+        ? liveRecords.has(path)
+        : Date.now() - mtimeMs < WRITE_GRACE_MS;
     if (live) {
       report.live.push(state?.id ?? path);
     } else {
-      removeState(path);
+      if (dir) removeImageState(path);
+      else removeState(path);
       report.removed.push(path);
     }
   }

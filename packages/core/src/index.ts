@@ -10,6 +10,22 @@
  */
 
 export { type Capability, InitNotBuiltError, type RlimitName } from '@tsbox/init';
+export {
+  type BuildOptions,
+  type BuildRunner,
+  type BuildStep,
+  buildImage,
+  DEFAULT_STORE_ROOT,
+  ImageBuilder,
+  type ImageConfig,
+  type ImageRecord,
+  ImageStore,
+  type ImageStoreOptions,
+  type ImportOptions,
+  type ImportProgress,
+  OverlayError,
+  probeOverlay,
+} from '@tsbox/overlay';
 export { Container, type MountOptions } from './container.js';
 export {
   ContainerStateError,
@@ -24,6 +40,7 @@ export { type GcReport, gc } from './gc.js';
 export type { RunResult } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
+export type { ImageRootfsSpec } from './spec.js';
 export {
   type BindMountSpec,
   type ContainerSpec,

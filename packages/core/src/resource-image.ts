@@ -1,0 +1,89 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type ContainerRootfs,
+  prepareContainerRootfs,
+  teardownContainerRootfs,
+} from '@tsbox/overlay';
+import { storeAt } from './image-defaults.js';
+import type { ContainerResource, ResourceContext } from './resources.js';
+import { STATE_ROOT } from './state.js';
+
+// A container's image root, host side: its upper/work dirs under /run/tsbox/<id>/
+// (on a size-limited tmpfs mounted there when asked), prepared before tsbox-init is
+// spawned and removed after the container is gone. The overlay itself is mounted by
+// init inside the container's mount namespace (the `root-overlay` record), so the
+// host's mount table only ever holds the tmpfs, and only with a size limit.
+
+/** The per-container directory beside the `<id>.json` record. */
+export function imageStateDir(id: string): string {
+  return join(STATE_ROOT, id);
+}
+
+/** Prepared image roots of live containers, for `RunningContainer.commit()`. */
+const prepared = new Map<string, { rootfs: ContainerRootfs; image: string; storeRoot: string }>();
+
+/** @internal What `commit()` needs of a live container, if it runs on an image. */
+export function preparedImageRoot(id: string) {
+  return prepared.get(id);
+}
+
+/**
+ * Removes `/run/tsbox/<id>/`: unmounts the rootfs' tmpfs (teardown refuses to delete
+ * while anything is still mounted there), then deletes the rest. Idempotent.
+ */
+export function removeImageState(stateDir: string): void {
+  teardownContainerRootfs(stateDir);
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+/**
+ * A process that exits with image containers alive loses them (their keepers die with
+ * it), and async release never runs: remove their writable layers now, synchronously,
+ * unmounting the tmpfs lazily if the dying container still holds it.
+ */
+function releaseAllOnExit(): void {
+  for (const id of prepared.keys()) {
+    try {
+      removeImageState(imageStateDir(id));
+    } catch {
+      // Exiting: what is left is for `tsbox gc`.
+    }
+  }
+  prepared.clear();
+}
+
+/**
+ * The resource factory for `spec.rootfs.kind === 'image'`; `undefined` at once for any
+ * other root, so host-mirror containers pay nothing for it.
+ */
+export async function imageResource(ctx: ResourceContext): Promise<ContainerResource | undefined> {
+  const spec = ctx.spec.rootfs;
+  if (spec.kind !== 'image') return undefined;
+  const store = storeAt(spec.storeRoot);
+  const stateDir = imageStateDir(ctx.id);
+  let rootfs: ContainerRootfs;
+  try {
+    rootfs = await prepareContainerRootfs(store, spec.image, stateDir, {
+      ...(spec.writableLayerSizeBytes === undefined
+        ? {}
+        : { writableLayerSize: spec.writableLayerSizeBytes }),
+      readonly: spec.readonly,
+    });
+  } catch (err) {
+    // prepareContainerRootfs undoes its own work; the directory above it is ours.
+    removeImageState(stateDir);
+    throw err;
+  }
+  if (prepared.size === 0) process.once('exit', releaseAllOnExit);
+  prepared.set(ctx.id, { rootfs, image: spec.image, storeRoot: spec.storeRoot });
+  return {
+    // Read-only is applied by init's `root-readonly` remount after the mount points
+    // (/proc, /dev, /sys) are made, so the overlay itself is mounted writable.
+    mounts: [{ op: 'root-overlay', options: rootfs.options }],
+    release() {
+      if (prepared.delete(ctx.id) && prepared.size === 0) process.off('exit', releaseAllOnExit);
+      removeImageState(stateDir);
+    },
+  };
+}

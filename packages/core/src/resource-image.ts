@@ -1,10 +1,13 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  type CommitOptions,
   type ContainerRootfs,
+  type ImageRecord,
   prepareContainerRootfs,
   teardownContainerRootfs,
 } from '@tsbox/overlay';
+import { ContainerStateError } from './errors.js';
 import { storeAt } from './image-defaults.js';
 import type { ContainerResource, ResourceContext } from './resources.js';
 import { STATE_ROOT } from './state.js';
@@ -23,9 +26,29 @@ export function imageStateDir(id: string): string {
 /** Prepared image roots of live containers, for `RunningContainer.commit()`. */
 const prepared = new Map<string, { rootfs: ContainerRootfs; image: string; storeRoot: string }>();
 
-/** @internal What `commit()` needs of a live container, if it runs on an image. */
-export function preparedImageRoot(id: string) {
-  return prepared.get(id);
+/**
+ * `RunningContainer.commit()`: the container's writable layer as a new image on top of
+ * its image (`docker commit`), in the same store. The upper dir is read while the
+ * container runs, without pausing it (there is no freezer without a cgroup): a file
+ * being written during the commit may be caught half-way.
+ */
+export async function commitContainer(
+  id: string,
+  name: string | undefined,
+  options: Omit<CommitOptions, 'parent' | 'name'> = {},
+): Promise<ImageRecord> {
+  const held = prepared.get(id);
+  if (!held) {
+    throw new ContainerStateError(
+      'commit',
+      `container ${id} has no writable image layer to commit: it does not run on an image or has exited`,
+    );
+  }
+  return storeAt(held.storeRoot).commit(held.rootfs.upperdir, {
+    ...options,
+    parent: held.image,
+    ...(name === undefined ? {} : { name }),
+  });
 }
 
 /**

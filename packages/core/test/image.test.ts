@@ -204,6 +204,32 @@ describe('image root', () => {
     expect(() => box.writableLayerSize('lots')).toThrow(InvalidSpecError);
   });
 
+  it("commit() turns a running container's writable layer into a new image", async () => {
+    const root = box.user(0);
+    const c = await root
+      .writableLayerSize('8M')
+      .start('echo snap > /f; rm /del/stay.txt; sleep 30');
+    try {
+      // Wait for the writes to land (the file is in the upper dir once written).
+      const upper = join(STATE_ROOT, c.id, 'rootfs/rw/upper');
+      for (let i = 0; i < 100 && !fs.existsSync(join(upper, 'del/stay.txt')); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const snap = await c.commit('my/snapshot:1');
+      expect(snap.names).toContain('my/snapshot:1');
+      expect(snap.layers.slice(0, 2)).toEqual(img.layers);
+      const r = await new Container()
+        .image('my/snapshot:1', store)
+        .user(0)
+        .run('cat /f; test -e /del/stay.txt || echo deleted');
+      expect(r.stdout).toBe('snap\ndeleted\n');
+    } finally {
+      await c.stop({ grace: '50ms' });
+    }
+    await expect(c.commit('too/late:1')).rejects.toMatchObject({
+      code: 'ERR_TSBOX_CONTAINER_STATE',
+    });
+  });
+
   it('gc unmounts and removes the writable layer of a container whose owner died', async () => {
     // What a crashed owner leaves: /run/tsbox/<id>/rootfs with a tmpfs mounted, no record.
     const { prepareContainerRootfs } = await import('@tsbox/overlay');

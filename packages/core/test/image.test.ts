@@ -230,6 +230,24 @@ describe('image root', () => {
     });
   });
 
+  it('a Node process that exits with an image container running leaves nothing behind', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `import { Container, ImageStore } from ${JSON.stringify(core)};
+      const store = new ImageStore({ root: ${JSON.stringify(store.root)} });
+      const c = await new Container().image(${JSON.stringify(img.id)}, store).user(0)
+        .writableLayerSize('4M').start('echo x > /f; sleep 30');
+      process.stdout.write(c.id); process.exit(0);`;
+    const id = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, TSBOX_STATE_DIR: STATE_ROOT },
+    });
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    expect(stateEntries()).toEqual([]);
+    expect(ourMounts(STATE_ROOT)).toEqual([]);
+  });
+
   it('gc unmounts and removes the writable layer of a container whose owner died', async () => {
     // What a crashed owner leaves: /run/tsbox/<id>/rootfs with a tmpfs mounted, no record.
     const { prepareContainerRootfs } = await import('@tsbox/overlay');

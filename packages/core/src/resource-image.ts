@@ -4,6 +4,7 @@ import {
   type CommitOptions,
   type ContainerRootfs,
   type ImageRecord,
+  MOUNT_DATA_MAX,
   prepareContainerRootfs,
   teardownContainerRootfs,
 } from '@tsbox/overlay';
@@ -77,6 +78,17 @@ function releaseAllOnExit(): void {
 }
 
 /**
+ * `volatile` (Linux 5.10+): overlayfs skips every sync of the upper file system, also
+ * the one at unmount, which on an ext4 `/run` is a journal commit per container. The
+ * writable layer is thrown away with the container, so surviving a host crash is
+ * worth nothing; a commit reads it through the page cache, which is consistent.
+ */
+function withVolatile(options: string): string {
+  const v = `${options},volatile`;
+  return Buffer.byteLength(v) <= MOUNT_DATA_MAX ? v : options;
+}
+
+/**
  * The resource factory for `spec.rootfs.kind === 'image'`; `undefined` at once for any
  * other root, so host-mirror containers pay nothing for it.
  */
@@ -103,7 +115,7 @@ export async function imageResource(ctx: ResourceContext): Promise<ContainerReso
   return {
     // Read-only is applied by init's `root-readonly` remount after the mount points
     // (/proc, /dev, /sys) are made, so the overlay itself is mounted writable.
-    mounts: [{ op: 'root-overlay', options: rootfs.options }],
+    mounts: [{ op: 'root-overlay', options: withVolatile(rootfs.options) }],
     release() {
       if (prepared.delete(ctx.id) && prepared.size === 0) process.off('exit', releaseAllOnExit);
       removeImageState(stateDir);

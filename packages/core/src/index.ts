@@ -26,6 +26,7 @@ export {
   OverlayError,
   probeOverlay,
 } from '@tsbox/overlay';
+export { BuildStepError, containerBuildRunner } from './build-runner.js';
 export { Container, type MountOptions } from './container.js';
 export {
   ContainerStateError,

@@ -119,10 +119,12 @@ export function planRootfs(
 ): MountOp[] {
   const ops: MountOp[] = [];
   const userTmp = spec.tmpfs.some((t) => t.target === '/tmp');
-  if (spec.rootfs.kind === 'image') {
-    // The image resource supplies the overlay; it must come first, before anything
-    // is mounted on the staging directory it covers. The working directory is made
-    // if the image lacks it, as Docker does.
+  if (spec.rootfs.kind === 'image' || spec.rootfs.kind === 'overlay') {
+    // The overlay must come first, before anything is mounted on the staging
+    // directory it covers; for an image the image resource supplies it. The working
+    // directory is made if the image lacks it, as Docker does.
+    if (spec.rootfs.kind === 'overlay')
+      ops.push({ op: 'root-overlay', options: spec.rootfs.options });
     ops.push(...extra.filter((op) => op.op === 'root-overlay'));
     if (spec.cwd !== '/') ops.push({ op: 'mkdir', path: spec.cwd, mode: 0o755 });
   } else if (spec.rootfs.kind === 'host') {

@@ -24,7 +24,12 @@ export type RootfsSpec =
   /** A directory of the host used as `/` (for example a busybox-static tree). */
   | { kind: 'directory'; path: string; readonly: boolean }
   /** An image of an `ImageStore`, under a per-container copy-on-write overlay layer. */
-  | ImageRootfsSpec;
+  | ImageRootfsSpec
+  /**
+   * An overlay whose directories the caller prepared and owns (an image build step):
+   * `options` is the overlayfs option string (`lowerdir=...,upperdir=...,workdir=...`).
+   */
+  | { kind: 'overlay'; options: string; readonly: boolean };
 
 /** The root filesystem is an image: its layers read-only, a fresh writable layer on top. */
 export interface ImageRootfsSpec {

@@ -12,8 +12,12 @@ const stateRoot = vi.hoisted(() => {
 });
 
 import {
+  BuildStepError,
+  buildImage,
   Container,
+  containerBuildRunner,
   gc,
+  ImageBuilder,
   type ImageRecord,
   ImageStore,
   InvalidSpecError,
@@ -246,6 +250,31 @@ describe('image root', () => {
     expect(id).toMatch(/^[0-9a-f]{12}$/);
     expect(stateEntries()).toEqual([]);
     expect(ourMounts(STATE_ROOT)).toEqual([]);
+  });
+
+  it("containerBuildRunner runs build steps in containers on the step's overlay", async () => {
+    const builder = ImageBuilder.create()
+      .from(img)
+      .user('0')
+      .run(['sh', '-c', 'echo built by $(id -u) in $(pwd) with $GREETING > /built'])
+      .cmd(['cat /built']);
+    const built = await buildImage(store, builder, {
+      runner: containerBuildRunner(new Container().timeout('20s')),
+      name: 'tsbox/built:1',
+      noCache: true,
+    });
+    const r = await new Container().image('tsbox/built:1', store).run();
+    expect(r.stdout).toBe('built by 0 in /data with hello\n');
+    expect(built.layers.length).toBe(3);
+    const failing = ImageBuilder.create().from(img).run(['sh', '-c', 'echo nope >&2; exit 3']);
+    const err = await buildImage(store, failing, {
+      runner: containerBuildRunner(),
+      noCache: true,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildStepError);
+    expect(err).toMatchObject({ code: 'ERR_TSBOX_BUILD_STEP', exitCode: 3 });
+    expect((err as Error).message).toContain('nope');
+    expect(fs.readdirSync(tmpdir()).filter((n) => n.startsWith('tsbox-build-'))).toEqual([]);
   });
 
   it('gc unmounts and removes the writable layer of a container whose owner died', async () => {

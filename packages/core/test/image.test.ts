@@ -290,3 +290,32 @@ describe('image root', () => {
     expect(fs.existsSync(dir)).toBe(false);
   });
 });
+
+describe('image User resolution', () => {
+  it('looks names up in the topmost layer that has /etc/passwd and /etc/group', async () => {
+    const { resolveUser } = await import('../src/image-defaults.js');
+    const top = fs.mkdtempSync(join(tmpdir(), 'tsbox-core-user-'));
+    const bottom = fs.mkdtempSync(join(tmpdir(), 'tsbox-core-user-'));
+    try {
+      fs.mkdirSync(join(top, 'etc'));
+      fs.mkdirSync(join(bottom, 'etc'));
+      fs.writeFileSync(
+        join(top, 'etc/passwd'),
+        'root:x:0:0::/root:/bin/sh\napp:x:1234:999::/:/bin/sh\n',
+      );
+      fs.writeFileSync(join(bottom, 'etc/passwd'), 'app:x:1:1::/:/bin/sh\n');
+      fs.writeFileSync(join(bottom, 'etc/group'), 'staff:x:50:\n');
+      const dirs = [top, bottom];
+      expect(resolveUser({ user: 'app' }, dirs)).toEqual({ uid: 1234, gid: 999 });
+      expect(resolveUser({ user: 'app:staff' }, dirs)).toEqual({ uid: 1234, gid: 50 });
+      expect(resolveUser({ user: '1234' }, dirs)).toEqual({ uid: 1234, gid: 999 });
+      expect(resolveUser({ user: '77' }, dirs)).toEqual({ uid: 77, gid: 0 });
+      expect(resolveUser({ user: '77:88' }, dirs)).toEqual({ uid: 77, gid: 88 });
+      expect(() => resolveUser({ user: 'nobody' }, dirs)).toThrow(InvalidSpecError);
+      expect(() => resolveUser({ user: 'app:wheel' }, dirs)).toThrow(InvalidSpecError);
+    } finally {
+      fs.rmSync(top, { recursive: true });
+      fs.rmSync(bottom, { recursive: true });
+    }
+  });
+});

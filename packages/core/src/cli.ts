@@ -62,8 +62,10 @@ async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   if (verb === 'run') return run(rest);
   if (verb === 'gc') {
-    const report = gc();
-    console.log(`removed ${report.removed.length}, live ${report.live.length}`);
+    const report = await gc();
+    console.log(
+      `removed ${report.removed.length} records, ${report.cgroupsRemoved.length} cgroups; live ${report.live.length}`,
+    );
     for (const dir of report.removed) console.log(`  removed ${dir}`);
     return 0;
   }

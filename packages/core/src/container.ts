@@ -1,3 +1,10 @@
+import {
+  type CgroupLimits,
+  detectCgroupLayout,
+  hostCpuFacts,
+  type IoDeviceLimit,
+  validateCgroupLimits,
+} from '@tsbox/cgroups';
 import type { Capability, RlimitName } from '@tsbox/init';
 import { DEFAULT_STORE_ROOT, type ImageRecord, type ImageStore } from '@tsbox/overlay';
 import { InvalidSpecError } from './errors.js';
@@ -174,6 +181,73 @@ export class Container {
       throw new InvalidSpecError('rlimit', { soft, hard }, 'soft limit is above the hard limit');
     }
     return this.#with({ rlimits: [...this.#spec.rlimits.filter((x) => x.name !== r.name), r] });
+  }
+
+  // ---- resource limits (a cgroup is made for the container when any is set) ----
+
+  #limit(patch: CgroupLimits): Container {
+    // Each setter's value is checked alone here; cross-field rules (reservation ≤
+    // memory) are checked again at start, before the cgroup is created.
+    validateCgroupLimits(patch, hostCpuFacts(detectCgroupLayout()));
+    return this.#with({ limits: { ...this.#spec.limits, ...patch } });
+  }
+
+  /**
+   * CPU bandwidth as a fraction of CPUs: `0.2` is 20 % of one CPU (cfs quota 20000 per
+   * 100000 µs period on v1, `cpu.max` "20000 100000" on v2), `1.5` one and a half CPUs.
+   */
+  cpu(cpus: number): Container {
+    return this.#limit({ cpus });
+  }
+
+  /** Relative CPU weight on the v1 scale, 2–262144 (default 1024); converted to `cpu.weight` on v2. */
+  cpuShares(shares: number): Container {
+    return this.#limit({ cpuShares: shares });
+  }
+
+  /** CPUs (and memory nodes) the container may use: `'0'`, `'0-1,3'`. `nproc` inside reports them. */
+  cpuset(cpus: string, mems?: string): Container {
+    return this.#limit(
+      mems === undefined ? { cpusetCpus: cpus } : { cpusetCpus: cpus, cpusetMems: mems },
+    );
+  }
+
+  /**
+   * Hard memory limit. Swap is limited too (none by default: swap silently defeats a
+   * memory limit); allow some with {@link memorySwap}. Past the limit the kernel's
+   * OOM killer acts inside the container and the result says `oomKilled: true`.
+   */
+  memory(size: Size): Container {
+    return this.#limit({ memoryBytes: parseSize(size, 'memory') });
+  }
+
+  /** Swap allowed in addition to {@link memory}, or `'unlimited'`. Default with a memory limit: none. */
+  memorySwap(size: Size | 'unlimited'): Container {
+    return this.#limit({
+      memorySwapBytes:
+        size === 'unlimited' ? Number.POSITIVE_INFINITY : parseSize(size, 'memorySwap', true),
+    });
+  }
+
+  /** Soft memory limit (v1) / protection (v2 `memory.low`), at most the hard limit. */
+  memoryReservation(size: Size): Container {
+    return this.#limit({ memoryReservationBytes: parseSize(size, 'memoryReservation') });
+  }
+
+  /** Maximum number of processes and threads: a fork bomb gets EAGAIN here. */
+  pids(max: number): Container {
+    return this.#limit({ pidsMax: max });
+  }
+
+  /**
+   * Block io: a relative `weight` (10–1000) and per-device throttles
+   * (`{ device: '254:0', readBps, writeBps, readIops, writeIops }`).
+   */
+  io(options: { weight?: number; devices?: IoDeviceLimit[] }): Container {
+    const patch: CgroupLimits = {};
+    if (options.weight !== undefined) patch.ioWeight = options.weight;
+    if (options.devices !== undefined) patch.ioDeviceLimits = options.devices;
+    return this.#limit(patch);
   }
 
   /**

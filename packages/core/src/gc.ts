@@ -1,4 +1,5 @@
 import { lstatSync, readFileSync } from 'node:fs';
+import { sweepCgroups } from '@tsbox/cgroups';
 import { removeImageState } from './resource-image.js';
 import { readStates, removeState } from './state.js';
 
@@ -8,6 +9,8 @@ export interface GcReport {
   removed: string[];
   /** Ids of containers still running (left alone). */
   live: string[];
+  /** cgroups of containers whose owning process died, killed and removed. */
+  cgroupsRemoved: string[];
 }
 
 /** A record this young whose content is unreadable may be being written now. */
@@ -35,8 +38,8 @@ function isDirectory(path: string): boolean {
  * (`tsbox gc`). A container is live while its host-side tsbox-init runs; every
  * other record is removed.
  */
-export function gc(): GcReport {
-  const report: GcReport = { removed: [], live: [] };
+export async function gc(): Promise<GcReport> {
+  const report: GcReport = { removed: [], live: [], cgroupsRemoved: [] };
   const states = readStates();
   const liveRecords = new Set<string>();
   for (const { path, state } of states)
@@ -59,5 +62,7 @@ export function gc(): GcReport {
       report.removed.push(path);
     }
   }
+  // A cgroup names its owner (pid and start time), so the sweep needs no record.
+  report.cgroupsRemoved = (await sweepCgroups()).removed;
   return report;
 }

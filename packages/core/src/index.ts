@@ -9,6 +9,13 @@
  * @packageDocumentation
  */
 
+export {
+  CgroupError,
+  type CgroupLimits,
+  type CgroupStats,
+  cpuPercent,
+  type IoDeviceLimit,
+} from '@tsbox/cgroups';
 export { type Capability, InitNotBuiltError, type RlimitName } from '@tsbox/init';
 export {
   type BuildOptions,
@@ -38,7 +45,7 @@ export {
   TsboxError,
 } from './errors.js';
 export { type GcReport, gc } from './gc.js';
-export type { RunResult } from './result.js';
+export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
 export type { ImageRootfsSpec } from './spec.js';

@@ -1,3 +1,4 @@
+import type { CgroupManager } from '@tsbox/cgroups';
 import type { MountOp } from '@tsbox/init';
 import type { RunResult } from './result.js';
 import type { ContainerSpec } from './spec.js';
@@ -18,6 +19,8 @@ export interface ResourceContext {
 export interface ContainerResource {
   /** `cgroup.procs` files the keeper joins before it clones. */
   readonly cgroupProcs?: readonly string[];
+  /** The container's cgroup, when this resource is it (for stats, pause, resume). */
+  readonly cgroup?: CgroupManager;
   /** Extra mount records, run after the standard ones and before `pivot`. */
   readonly mounts?: readonly MountOp[];
   /** Host-side step between clone and "go", given PID 1's host pid. */

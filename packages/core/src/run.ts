@@ -24,6 +24,7 @@ import {
   TsboxError,
 } from './errors.js';
 import { CappedCollector } from './output.js';
+import { cgroupResource } from './resource-cgroup.js';
 import { imageResource } from './resource-image.js';
 import {
   type ContainerResource,
@@ -71,7 +72,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
  * The host resources a container may need, prepared in this order and released in
  * reverse. Each factory returns nothing when the spec does not ask for its resource.
  */
-const RESOURCE_FACTORIES: readonly ResourceFactory[] = [imageResource];
+const RESOURCE_FACTORIES: readonly ResourceFactory[] = [cgroupResource, imageResource];
 
 async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
   for (const r of resources) await r.afterClone?.(pid);
@@ -118,6 +119,8 @@ export async function startContainer(
   options: RunOptions = {},
 ): Promise<RunningContainer> {
   const t0 = performance.now();
+  // When each step of the pipeline happened, for RunResult.timings.
+  const marks = { spawn: t0, pid: t0, ready: t0, go: t0, started: t0, exit: t0 };
   const id = randomBytes(6).toString('hex');
   const hostname = spec.hostname ?? id;
   const command = argv[0] ?? '';
@@ -128,11 +131,9 @@ export async function startContainer(
     ...spec.env,
   };
 
-  // Fast path: a container that needs no host resource skips the async hops.
-  const resources =
-    RESOURCE_FACTORIES.length === 0
-      ? []
-      : await prepareResources(RESOURCE_FACTORIES, { id, hostname, spec });
+  // Each factory returns at once when its resource is not asked for: only
+  // microtask hops, no I/O, on the default path.
+  const resources = await prepareResources(RESOURCE_FACTORIES, { id, hostname, spec });
   const cgroupProcs = resources.flatMap((r) => r.cgroupProcs ?? []);
   const extraMounts = resources.flatMap((r) => r.mounts ?? []);
 
@@ -160,6 +161,7 @@ export async function startContainer(
       env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
     });
 
+    marks.spawn = performance.now();
     keeper = spawn(initBinaryPath(), [], {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
       env: {},
@@ -249,23 +251,25 @@ export async function startContainer(
   const started = new Promise<number>((resolve, reject) => {
     let pid = 0;
     onMessage = (m) => {
+      if (m.type !== 'unknown' && m.type !== 'error') marks[m.type] = performance.now();
       if (m.type === 'pid') {
         pid = m.pid;
+        const go = () => {
+          marks.go = performance.now();
+          sync.write('go\n');
+        };
         const steps = resources.filter((r) => r.afterClone);
         if (steps.length === 0) {
-          sync.write('go\n');
+          go();
         } else {
           // Host-side steps (network, ...) run between clone and "go"; a failure ends
           // the container before its workload ever runs.
-          runHostSteps(steps, pid).then(
-            () => sync.write('go\n'),
-            (err: unknown) => {
-              failure ??=
-                err instanceof TsboxError ? err : new InitProtocolError('host', String(err));
-              reject(failure);
-              sync.end();
-            },
-          );
+          runHostSteps(steps, pid).then(go, (err: unknown) => {
+            failure ??=
+              err instanceof TsboxError ? err : new InitProtocolError('host', String(err));
+            reject(failure);
+            sync.end();
+          });
         }
       } else if (m.type === 'started') {
         // The timeout limits the workload, so it counts from its execve: a slow
@@ -324,7 +328,16 @@ export async function startContainer(
         if (callbackError) throw callbackError.error;
         const r = buildResult(status);
         for (const res of resources) await res.finish?.(r);
-        r.durationMs = performance.now() - t0;
+        const end = performance.now();
+        r.durationMs = end - t0;
+        r.timings = {
+          prepareMs: marks.spawn - t0,
+          cloneMs: marks.pid - marks.spawn,
+          setupMs: marks.ready - marks.pid,
+          execMs: marks.started - Math.max(marks.ready, marks.go),
+          runMs: marks.exit - marks.started,
+          teardownMs: end - marks.exit,
+        };
         return r;
       } finally {
         await releaseResources(resources);
@@ -369,6 +382,7 @@ export async function startContainer(
       stdoutBytes: stdout.totalBytes,
       stderrBytes: stderr.totalBytes,
       durationMs: 0,
+      oomKilled: false,
     };
   }
   // The pipeline awaits `started` or `closed` first; these handlers only keep
@@ -395,6 +409,7 @@ export async function startContainer(
   running = new RunningContainer({
     id,
     pid,
+    cgroup: resources.find((r) => r.cgroup)?.cgroup,
     keeper,
     sync,
     result,

@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
+import type { CgroupManager, CgroupStats } from '@tsbox/cgroups';
 import type { CommitOptions, ImageRecord } from '@tsbox/overlay';
 import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
@@ -27,6 +28,7 @@ export interface StopOptions {
 export interface ContainerHandle {
   id: string;
   pid: number;
+  cgroup: CgroupManager | undefined;
   keeper: ChildProcess;
   sync: Socket;
   result: Promise<RunResult>;
@@ -131,18 +133,64 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
   }
 
   /**
+   * The container's cgroup counters now (CPU time, memory, pids, throttling, OOM
+   * kills, io; PSI on v2). Undefined when the container has no cgroup (no limit set).
+   * For CPU % over an interval pass two samples to `cpuPercent` from `@tsbox/cgroups`.
+   */
+  stats(): CgroupStats | undefined {
+    if (this.#exited || !this.#handle.cgroup) return undefined;
+    return this.#handle.cgroup.stats();
+  }
+
+  /**
+   * Freezes every process of the container (cgroup freezer): they stop getting CPU
+   * time until {@link resume}. Needs a cgroup: set any resource limit.
+   */
+  async pause(): Promise<void> {
+    await this.#needCgroup('pause').freeze();
+  }
+
+  /** Thaws a paused container. */
+  async resume(): Promise<void> {
+    await this.#needCgroup('resume').thaw();
+  }
+
+  #needCgroup(stage: string): CgroupManager {
+    if (this.#exited)
+      throw new ContainerStateError(stage, `container ${this.id} has already exited`);
+    if (!this.#handle.cgroup) {
+      throw new ContainerStateError(
+        stage,
+        `container ${this.id} has no cgroup: set a resource limit (e.g. .pids(1024)) to ${stage} it`,
+      );
+    }
+    return this.#handle.cgroup;
+  }
+
+  /**
    * Saves the container's writable layer as a new image on top of its image, in the
    * same store, named `name` if given (`docker commit`). Only while the container runs
-   * on an image (its writable layer is removed when it is gone); the container keeps
-   * running and is not paused, so commit a quiet container for a consistent snapshot.
+   * on an image (its writable layer is removed when it is gone). A container with a
+   * cgroup (any resource limit) is paused for the copy, as Docker does; one without
+   * keeps running, so commit a quiet container for a consistent snapshot.
    *
    * ```ts
    * const c = await new Container().image(img).start('sh', ['-c', 'echo hi > /f; sleep 30']);
    * const snap = await c.commit('my/snapshot:1');
    * ```
    */
-  commit(name?: string, options?: Omit<CommitOptions, 'parent' | 'name'>): Promise<ImageRecord> {
-    return commitContainer(this.id, name, options);
+  async commit(
+    name?: string,
+    options?: Omit<CommitOptions, 'parent' | 'name'>,
+  ): Promise<ImageRecord> {
+    const cgroup = this.#exited ? undefined : this.#handle.cgroup;
+    if (!cgroup) return commitContainer(this.id, name, options);
+    await cgroup.freeze();
+    try {
+      return await commitContainer(this.id, name, options);
+    } finally {
+      await cgroup.thaw();
+    }
   }
 
   /** Kills the container if it still runs and waits until it is gone. */

@@ -1,3 +1,4 @@
+import type { CgroupLimits } from '@tsbox/cgroups';
 import { CAPABILITIES, type Capability, RLIMITS, type RlimitName } from '@tsbox/init';
 
 /** A bind mount of a host path into the container. */
@@ -73,6 +74,8 @@ export interface ContainerSpec {
   capabilities: readonly Capability[];
   noNewPrivileges: boolean;
   rlimits: readonly RlimitSpec[];
+  /** cgroup limits in base units; empty means no cgroup is made for the container. */
+  limits: Readonly<CgroupLimits>;
   /** Settings given explicitly, which an image's defaults (WorkingDir, User) must not replace. */
   explicit?: { readonly cwd?: boolean; readonly user?: boolean };
 }
@@ -115,6 +118,7 @@ export function defaultSpec(): ContainerSpec {
     capabilities: DEFAULT_CAPABILITIES,
     noNewPrivileges: true,
     rlimits: [],
+    limits: {},
   };
 }
 

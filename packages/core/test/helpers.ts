@@ -16,32 +16,83 @@ export function hostPidsWithArg(needle: string): number[] {
   return out;
 }
 
-/** Host pids of running tsbox-init processes. */
+function parentOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
+function descendsFromUs(pid: number): boolean {
+  for (let p = parentOf(pid), hops = 0; p > 1 && hops < 64; p = parentOf(p), hops++) {
+    if (p === process.pid) return true;
+  }
+  return false;
+}
+
+/**
+ * Host pids of running tsbox-init processes started by this test process. (Other
+ * processes on the machine may run containers too; they are not ours to count.)
+ */
 export function tsboxInitPids(): number[] {
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() === 'tsbox-init')
-        out.push(Number(name));
+      if (readFileSync(`/proc/${name}/comm`, 'utf8').trim() !== 'tsbox-init') continue;
     } catch {
-      // exited while we looked
+      continue; // exited while we looked
     }
+    if (descendsFromUs(Number(name))) out.push(Number(name));
   }
   return out;
 }
 
+/**
+ * Entries under the state root that belong to this process or to no live process:
+ * records written by this process's containers and anything left unowned.
+ */
 export function stateEntries(): string[] {
+  let names: string[];
   try {
-    // Dot entries are shared infrastructure (the staging dir), not containers.
-    return readdirSync(STATE_ROOT).filter((n) => !n.startsWith('.'));
+    names = readdirSync(STATE_ROOT);
   } catch {
     return [];
   }
+  return names.filter((n) => {
+    // Dot entries and networks/ are shared infrastructure, not containers.
+    if (n.startsWith('.') || n === 'networks') return false;
+    try {
+      const owner = (
+        JSON.parse(readFileSync(`${STATE_ROOT}/${n}`, 'utf8')) as { ownerPid?: number }
+      ).ownerPid;
+      if (owner !== undefined && owner !== process.pid && owner > 1 && alive(owner)) return false;
+    } catch {
+      // a directory or an unreadable record: count it
+    }
+    return true;
+  });
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Host mounts at or under the state root: tsbox itself should never leave any. */
 export function mountCount(): number {
-  return readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n').length;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const mountPoint = line.split(' ')[4] ?? '';
+      return mountPoint === STATE_ROOT || mountPoint.startsWith(`${STATE_ROOT}/`);
+    }).length;
 }
 
 /** A number no other process on the host has in its argv: marks our test processes. */

@@ -1,0 +1,37 @@
+import { existsSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createCgroup, parseCgroupDirName, sweepCgroups } from '../src/index.js';
+import { exitOf, Fixture, leftovers, testId } from './helpers.js';
+
+const f = new Fixture();
+afterEach(() => f.cleanup());
+
+describe('sweep', () => {
+  it('removes a cgroup whose owner died, killing its members, and keeps live ones', async () => {
+    // The "owner" is a process we start and then kill: a crashed tsbox host process.
+    const owner = f.spawn(undefined, '/bin/sleep', ['30']);
+    const leftover = f.adopt(
+      await createCgroup(testId('leftover'), { pidsMax: 8 }, { ownerPid: owner.pid }),
+    );
+    expect(parseCgroupDirName(leftover.name)?.owner.pid).toBe(owner.pid);
+    const member = await f.spawnJoined(leftover, '/bin/sleep', ['30']);
+    const live = await f.cgroup('live');
+
+    owner.kill('SIGKILL');
+    await exitOf(owner);
+    const result = await sweepCgroups();
+
+    expect(result.removed).toContain(leftover.name);
+    expect(result.kept).toContain(live.name);
+    expect(result.failed).toEqual([]);
+    expect((await exitOf(member)).signal).toBe('SIGKILL');
+    expect(leftovers(leftover.name)).toEqual([]);
+    expect(live.paths.every((p) => existsSync(p))).toBe(true);
+  });
+
+  it('a recycled owner pid (same pid, other start time) counts as dead', () => {
+    const parsed = parseCgroupDirName(`job@${process.pid}.1`);
+    expect(parsed).toEqual({ id: 'job', owner: { pid: process.pid, startTime: 1 } });
+    expect(parseCgroupDirName('not-ours')).toBeUndefined();
+  });
+});

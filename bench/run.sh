@@ -9,8 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Benches run one after the other, each a plain-ESM Node script in bench/.
-# Later issues add theirs here (network setup).
-BENCHES=(start-latency limits)
+# Later issues add theirs here.
+BENCHES=(start-latency limits image)
 
 if [[ $EUID -ne 0 ]]; then
   echo "bench: must run as root (namespaces, cgroups, crun/runc)" >&2

@@ -1,17 +1,21 @@
 #!/usr/bin/env node
 // `tsbox`: run a command in a sandbox from the shell, and clean up after crashes.
-//   tsbox run [--timeout 5s] [--hostname h] [--rootfs dir] [--user uid[:gid]] [--env K=V]... -- cmd [args...]
+//   tsbox run [--timeout 5s] [--hostname h] [--rootfs dir | --image ref [--store dir]] [--user uid[:gid]] [--env K=V]... -- cmd [args...]
 //   tsbox gc
+import { ImageStore } from '@tsbox/overlay';
 import { Container } from './container.js';
 import { TsboxError } from './errors.js';
 import { gc } from './gc.js';
 
 const USAGE = `usage:
-  tsbox run [--timeout 5s] [--hostname NAME] [--rootfs DIR] [--user UID[:GID]] [--env K=V]... [--] CMD [ARGS...]
+  tsbox run [--timeout 5s] [--hostname NAME] [--rootfs DIR | --image REF [--store DIR]]
+            [--user UID[:GID]] [--env K=V]... [--] [CMD [ARGS...]]   (CMD optional with --image)
   tsbox gc     remove state left by containers whose process died`;
 
 async function run(argv: string[]): Promise<number> {
   let box = new Container();
+  let image: string | undefined;
+  let storeRoot: string | undefined;
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -28,6 +32,8 @@ async function run(argv: string[]): Promise<number> {
     if (a === '--timeout') box = box.timeout(value());
     else if (a === '--hostname') box = box.hostname(value());
     else if (a === '--rootfs') box = box.rootfs(value());
+    else if (a === '--image') image = value();
+    else if (a === '--store') storeRoot = value();
     else if (a === '--env') {
       const [k, ...v] = value().split('=');
       box = box.env({ [k as string]: v.join('=') });
@@ -37,7 +43,9 @@ async function run(argv: string[]): Promise<number> {
     } else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
   const [cmd, ...args] = argv.slice(i);
-  if (!cmd) throw new Error(USAGE);
+  if (image !== undefined)
+    box = box.image(image, new ImageStore(storeRoot === undefined ? {} : { root: storeRoot }));
+  else if (!cmd) throw new Error(USAGE);
   const running = await box.start(cmd, args, {
     input: process.stdin.isTTY ? undefined : process.stdin,
   });

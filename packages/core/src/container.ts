@@ -6,11 +6,18 @@ import {
   validateCgroupLimits,
 } from '@tsbox/cgroups';
 import type { Capability, RlimitName } from '@tsbox/init';
+import { DEFAULT_STORE_ROOT, type ImageRecord, type ImageStore } from '@tsbox/overlay';
 import { InvalidSpecError } from './errors.js';
+import { resolveImageStart } from './image-defaults.js';
 import type { RunResult } from './result.js';
 import { type RunOptions, startContainer } from './run.js';
 import type { RunningContainer } from './running-container.js';
-import { type ContainerSpec, DEFAULT_CAPABILITIES, defaultSpec } from './spec.js';
+import {
+  type ContainerSpec,
+  DEFAULT_CAPABILITIES,
+  defaultSpec,
+  type ImageRootfsSpec,
+} from './spec.js';
 import { type Duration, parseDuration, parseSize, type Size } from './units.js';
 import {
   checkCapabilities,
@@ -78,7 +85,10 @@ export class Container {
 
   /** Working directory of the workload, an absolute path in the container. */
   cwd(path: string): Container {
-    return this.#with({ cwd: checkContainerPath('cwd', path, true) });
+    return this.#with({
+      cwd: checkContainerPath('cwd', path, true),
+      explicit: { ...this.#spec.explicit, cwd: true },
+    });
   }
 
   /** Runs the workload as `uid:gid` (numeric) with these supplementary groups. */
@@ -90,6 +100,7 @@ export class Container {
       uid: checkId('uid', uid),
       gid: checkId('gid', gid),
       groups: groups.map((g) => checkId('groups', g)),
+      explicit: { ...this.#spec.explicit, user: true },
     });
   }
 
@@ -241,25 +252,119 @@ export class Container {
 
   /**
    * Starts the workload and resolves once it is executing (its `execve` succeeded).
-   * A command that does not exist rejects with `ExecNotFoundError`.
+   * A command that does not exist rejects with `ExecNotFoundError`. On an
+   * {@link Container.image | image} the command may be omitted (`start()`): the image's
+   * entrypoint + cmd run, as with `docker run <image>`.
    */
   start(
-    command: string,
+    command?: string,
     args: readonly string[] = [],
     options?: RunOptions,
   ): Promise<RunningContainer> {
+    if (this.#spec.rootfs.kind === 'image') return startOnImage(this.#spec, command, args, options);
     return startContainer(this.#spec, checkArgv(command, args), options);
   }
 
   /** Runs the workload to the end: `start()` then `wait()`. */
   async run(
-    command: string,
+    command?: string,
     args: readonly string[] = [],
     options?: RunOptions,
   ): Promise<RunResult> {
     const running = await this.start(command, args, options);
     return running.wait();
   }
+
+  /**
+   * Uses an image as the root filesystem: its layers read-only, under a fresh writable
+   * layer that is discarded when the container is gone (copy-on-write, overlayfs).
+   * `image` is an `ImageRecord` or a name/id in `store` (default: an `ImageStore` at
+   * `/var/lib/tsbox`), resolved when the container starts.
+   *
+   * The image's Env, Entrypoint, Cmd, WorkingDir and User are defaults: `.env()`
+   * entries override same-named ones, `.cwd()` overrides WorkingDir, `.user()`
+   * overrides User (`.user(0)` runs as root whatever the image says), a command given to `run()`/`start()`
+   * replaces Cmd (the entrypoint stays, as in Docker; see {@link Container.entrypoint}).
+   *
+   * ```ts
+   * const img = await new ImageStore().import('./alpine.tar');
+   * const r = await new Container().image(img).run('cat', ['/etc/os-release']);
+   * const d = await new Container().image(img).run(); // the image's entrypoint + cmd
+   * ```
+   */
+  image(image: ImageRecord | string, store?: ImageStore): Container {
+    const ref = typeof image === 'string' ? image : image?.id;
+    if (typeof ref !== 'string' || ref.length === 0 || ref.includes('\0'))
+      throw new InvalidSpecError('image', image, 'expected an ImageRecord or an image name or id');
+    const prev = this.#spec.rootfs.kind === 'image' ? this.#spec.rootfs : undefined;
+    return this.#with({
+      rootfs: {
+        kind: 'image',
+        image: ref,
+        storeRoot: store?.root ?? DEFAULT_STORE_ROOT,
+        writableLayerSizeBytes: prev?.writableLayerSizeBytes,
+        readonly: prev?.readonly ?? false,
+        entrypoint: prev?.entrypoint,
+      },
+    });
+  }
+
+  /**
+   * Caps what the container may write to its root (`'100M'`): the writable layer goes on
+   * a tmpfs of that size, so a runaway writer gets ENOSPC and the host disk is safe.
+   * Needs {@link Container.image}.
+   */
+  writableLayerSize(size: Size): Container {
+    const rootfs = this.#imageRootfs('writableLayerSize');
+    return this.#with({
+      rootfs: { ...rootfs, writableLayerSizeBytes: parseSize(size, 'writableLayerSize') },
+    });
+  }
+
+  /** Mounts the root read-only: writes outside mounts and tmpfs fail with EROFS. */
+  readonlyRootfs(): Container {
+    const rootfs = this.#spec.rootfs;
+    // The host mirror is read-only already.
+    if (rootfs.kind === 'host') return this;
+    return this.#with({ rootfs: { ...rootfs, readonly: true } });
+  }
+
+  /**
+   * Replaces the image's entrypoint (`[]` clears it); as in Docker this also drops the
+   * image's cmd. Needs {@link Container.image}.
+   */
+  entrypoint(argv: readonly string[]): Container {
+    const rootfs = this.#imageRootfs('entrypoint');
+    if (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string' || a.includes('\0')))
+      throw new InvalidSpecError(
+        'entrypoint',
+        argv,
+        'expected an array of strings without NUL bytes',
+      );
+    return this.#with({ rootfs: { ...rootfs, entrypoint: [...argv] } });
+  }
+
+  #imageRootfs(field: string): ImageRootfsSpec {
+    if (this.#spec.rootfs.kind !== 'image')
+      throw new InvalidSpecError(
+        field,
+        undefined,
+        'call .image() first: it applies to an image root',
+      );
+    return this.#spec.rootfs;
+  }
+}
+
+async function startOnImage(
+  spec: ContainerSpec,
+  command: string | undefined,
+  args: readonly string[],
+  options: RunOptions | undefined,
+): Promise<RunningContainer> {
+  const explicit =
+    command === undefined && args.length === 0 ? undefined : checkArgv(command, args);
+  const resolved = await resolveImageStart(spec, explicit);
+  return startContainer(resolved.spec, resolved.argv, options);
 }
 
 function checkArgv(command: unknown, args: unknown): string[] {

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { sweepCgroups } from '@tsbox/cgroups';
+import { removeImageState } from './resource-image.js';
 import { readStates, removeState } from './state.js';
 
 /** What {@link gc} found and removed. */
@@ -24,6 +25,14 @@ function keeperAlive(pid: number): boolean {
   }
 }
 
+function isDirectory(path: string): boolean {
+  try {
+    return lstatSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Removes what containers left behind when the process that ran them died
  * (`tsbox gc`). A container is live while its host-side tsbox-init runs; every
@@ -31,12 +40,25 @@ function keeperAlive(pid: number): boolean {
  */
 export async function gc(): Promise<GcReport> {
   const report: GcReport = { removed: [], live: [], cgroupsRemoved: [] };
-  for (const { path, state, mtimeMs } of readStates()) {
-    const live = state ? keeperAlive(state.keeperPid) : Date.now() - mtimeMs < WRITE_GRACE_MS;
+  const states = readStates();
+  const liveRecords = new Set<string>();
+  for (const { path, state } of states)
+    if (state && keeperAlive(state.keeperPid)) liveRecords.add(path);
+  for (const { path, state, mtimeMs } of states) {
+    // `<id>/` beside `<id>.json` holds an image container's writable layer, maybe with
+    // a tmpfs mounted in it: it lives as long as its record, and is unmounted before it
+    // is deleted (deleting through a live mount would not free the mount).
+    const dir = isDirectory(path);
+    const live = dir
+      ? liveRecords.has(`${path}.json`) || Date.now() - mtimeMs < WRITE_GRACE_MS
+      : state
+        ? liveRecords.has(path)
+        : Date.now() - mtimeMs < WRITE_GRACE_MS;
     if (live) {
       report.live.push(state?.id ?? path);
     } else {
-      removeState(path);
+      if (dir) removeImageState(path);
+      else removeState(path);
       report.removed.push(path);
     }
   }

@@ -17,6 +17,23 @@ export {
   type IoDeviceLimit,
 } from '@tsbox/cgroups';
 export { type Capability, InitNotBuiltError, type RlimitName } from '@tsbox/init';
+export {
+  type BuildOptions,
+  type BuildRunner,
+  type BuildStep,
+  buildImage,
+  DEFAULT_STORE_ROOT,
+  ImageBuilder,
+  type ImageConfig,
+  type ImageRecord,
+  ImageStore,
+  type ImageStoreOptions,
+  type ImportOptions,
+  type ImportProgress,
+  OverlayError,
+  probeOverlay,
+} from '@tsbox/overlay';
+export { BuildStepError, containerBuildRunner } from './build-runner.js';
 export { Container, type MountOptions } from './container.js';
 export {
   ContainerStateError,
@@ -31,6 +48,7 @@ export { type GcReport, gc } from './gc.js';
 export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
+export type { ImageRootfsSpec } from './spec.js';
 export {
   type BindMountSpec,
   type ContainerSpec,

@@ -119,7 +119,15 @@ export function planRootfs(
 ): MountOp[] {
   const ops: MountOp[] = [];
   const userTmp = spec.tmpfs.some((t) => t.target === '/tmp');
-  if (spec.rootfs.kind === 'host') {
+  if (spec.rootfs.kind === 'image' || spec.rootfs.kind === 'overlay') {
+    // The overlay must come first, before anything is mounted on the staging
+    // directory it covers; for an image the image resource supplies it. The working
+    // directory is made if the image lacks it, as Docker does.
+    if (spec.rootfs.kind === 'overlay')
+      ops.push({ op: 'root-overlay', options: spec.rootfs.options });
+    ops.push(...extra.filter((op) => op.op === 'root-overlay'));
+    if (spec.cwd !== '/') ops.push({ op: 'mkdir', path: spec.cwd, mode: 0o755 });
+  } else if (spec.rootfs.kind === 'host') {
     ops.push({ op: 'root-tmpfs' }, ...hostMirrorOps());
     ops.push(
       { op: 'file', path: '/etc/hostname', mode: 0o644, content: `${hostname}\n` },
@@ -135,7 +143,7 @@ export function planRootfs(
     ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
   for (const t of spec.tmpfs)
     ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
-  ops.push(...extra);
+  ops.push(...extra.filter((op) => op.op !== 'root-overlay'));
   // The host mirror's root is a scratch tmpfs: read-only so writes go only where
   // a writable mount was asked for. A directory rootfs is read-only unless told.
   if (spec.rootfs.kind === 'host' || spec.rootfs.readonly) ops.push({ op: 'root-readonly' });

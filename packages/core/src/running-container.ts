@@ -2,9 +2,11 @@ import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { CgroupManager, CgroupStats } from '@tsbox/cgroups';
+import type { CommitOptions, ImageRecord } from '@tsbox/overlay';
 import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
 import { ChunkQueue } from './output.js';
+import { commitContainer } from './resource-image.js';
 import type { RunResult } from './result.js';
 import { type Duration, parseDuration } from './units.js';
 
@@ -163,6 +165,32 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
       );
     }
     return this.#handle.cgroup;
+  }
+
+  /**
+   * Saves the container's writable layer as a new image on top of its image, in the
+   * same store, named `name` if given (`docker commit`). Only while the container runs
+   * on an image (its writable layer is removed when it is gone). A container with a
+   * cgroup (any resource limit) is paused for the copy, as Docker does; one without
+   * keeps running, so commit a quiet container for a consistent snapshot.
+   *
+   * ```ts
+   * const c = await new Container().image(img).start('sh', ['-c', 'echo hi > /f; sleep 30']);
+   * const snap = await c.commit('my/snapshot:1');
+   * ```
+   */
+  async commit(
+    name?: string,
+    options?: Omit<CommitOptions, 'parent' | 'name'>,
+  ): Promise<ImageRecord> {
+    const cgroup = this.#exited ? undefined : this.#handle.cgroup;
+    if (!cgroup) return commitContainer(this.id, name, options);
+    await cgroup.freeze();
+    try {
+      return await commitContainer(this.id, name, options);
+    } finally {
+      await cgroup.thaw();
+    }
   }
 
   /** Kills the container if it still runs and waits until it is gone. */

@@ -23,7 +23,29 @@ export type RootfsSpec =
   /** The host's system directories read-only (`/usr`, `/bin`, ..., a minimal `/etc`). */
   | { kind: 'host' }
   /** A directory of the host used as `/` (for example a busybox-static tree). */
-  | { kind: 'directory'; path: string; readonly: boolean };
+  | { kind: 'directory'; path: string; readonly: boolean }
+  /** An image of an `ImageStore`, under a per-container copy-on-write overlay layer. */
+  | ImageRootfsSpec
+  /**
+   * An overlay whose directories the caller prepared and owns (an image build step):
+   * `options` is the overlayfs option string (`lowerdir=...,upperdir=...,workdir=...`).
+   */
+  | { kind: 'overlay'; options: string; readonly: boolean };
+
+/** The root filesystem is an image: its layers read-only, a fresh writable layer on top. */
+export interface ImageRootfsSpec {
+  kind: 'image';
+  /** Image id (`sha256:...`) or name (`busybox:latest`), resolved when the container starts. */
+  image: string;
+  /** Root of the `ImageStore` holding it. */
+  storeRoot: string;
+  /** Cap on the writable layer in bytes (a tmpfs); unbounded on `/run/tsbox` when undefined. */
+  writableLayerSizeBytes: number | undefined;
+  /** Mount the root read-only: writes fail with EROFS. */
+  readonly: boolean;
+  /** Replaces the image's entrypoint (and, as in Docker, drops its cmd); undefined keeps it. */
+  entrypoint: readonly string[] | undefined;
+}
 
 export interface RlimitSpec {
   name: RlimitName;
@@ -54,6 +76,8 @@ export interface ContainerSpec {
   rlimits: readonly RlimitSpec[];
   /** cgroup limits in base units; empty means no cgroup is made for the container. */
   limits: Readonly<CgroupLimits>;
+  /** Settings given explicitly, which an image's defaults (WorkingDir, User) must not replace. */
+  explicit?: { readonly cwd?: boolean; readonly user?: boolean };
 }
 
 /** Docker's default capability set: what a root workload keeps unless told otherwise. */

@@ -132,7 +132,7 @@ static int record_arity(const char *key)
 		{"mkdir", 2},     {"bind", 3},     {"symlink", 2},  {"file", 3},
 		{"tmpfs", 4},     {"mknod", 4},    {"proc", 1},     {"sysfs", 1},
 		{"devpts", 1},    {"pivot", 0},    {"mask", 1},     {"readonly", 1},
-		{"root-readonly", 0},
+		{"root-readonly", 0}, {"root-overlay", 1},
 	};
 	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
 		if (strcmp(table[i].key, key) == 0)
@@ -443,6 +443,15 @@ static void build_root(void)
 		if (!strcmp(k, "root-tmpfs")) {
 			if (mount("tmpfs", cfg.staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
 				fail("mount.root", cfg.staging);
+		} else if (!strcmp(k, "root-overlay")) {
+			/* Mounted here, in the container's own mount namespace, the overlay
+			 * never enters the host's mount table and dies with the namespace.
+			 * Its option string names host paths (layers, upper, work), resolved
+			 * now, before the overlay covers the staging directory. No nosuid:
+			 * images carry setuid tools (su, ping) and Docker allows them;
+			 * no_new_privs is what stops them by default. */
+			if (mount("overlay", cfg.staging, "overlay", 0, r->arg[0]) < 0)
+				fail("mount.root", "overlay");
 		} else if (!strcmp(k, "root-bind")) {
 			if (mount(r->arg[0], cfg.staging, NULL, MS_BIND | MS_REC, NULL) < 0)
 				fail("mount.root", r->arg[0]);

@@ -16,6 +16,12 @@
 export type MountOp =
   | { op: 'root-tmpfs' }
   | { op: 'root-bind'; source: string }
+  /**
+   * An overlay (`mount -t overlay overlay -o <options>`) as the root, mounted by init
+   * inside the container's mount namespace; `options` names host paths
+   * (`lowerdir=...,upperdir=...,workdir=...`).
+   */
+  | { op: 'root-overlay'; options: string }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'bind'; source: string; target: string; readonly: boolean }
   | { op: 'symlink'; target: string; path: string }
@@ -71,6 +77,8 @@ function mountRecord(m: MountOp): string[] {
       return [m.op];
     case 'root-bind':
       return [m.op, m.source];
+    case 'root-overlay':
+      return [m.op, m.options];
     case 'mkdir':
       return [m.op, m.path, octal(m.mode)];
     case 'bind':

@@ -41,6 +41,17 @@ describe('wire config', () => {
     expect(text).toContain('arg|sh|arg|-c|arg|echo hi|env|A=1');
   });
 
+  it('encodes an overlay root as one record with its option string', () => {
+    const options = 'lowerdir=/l/b:/l/a,upperdir=/run/tsbox/x/u,workdir=/run/tsbox/x/w';
+    const buf = encodeInitConfig({
+      ...base,
+      mounts: [{ op: 'root-overlay', options }, { op: 'root-readonly' }, { op: 'pivot' }],
+      rlimits: [],
+    });
+    const text = buf.subarray(4).toString('utf8').split('\0').join('|');
+    expect(text).toContain(`wait|1|root-overlay|${options}|root-readonly|pivot|arg|sh`);
+  });
+
   it('refuses strings with NUL bytes', () => {
     expect(() => encodeInitConfig({ ...base, mounts: [], rlimits: [], argv: ['a\0b'] })).toThrow(
       InitConfigError,

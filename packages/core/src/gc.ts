@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gcNetworks, type NetworkGcReport } from './network-gc.js';
 import { readStates, removeState } from './state.js';
 
 /** What {@link gc} found and removed. */
@@ -7,6 +8,8 @@ export interface GcReport {
   removed: string[];
   /** Ids of containers still running (left alone). */
   live: string[];
+  /** Network leases and published ports of containers whose process is gone. */
+  network: NetworkGcReport;
 }
 
 /** A record this young whose content is unreadable may be being written now. */
@@ -27,7 +30,7 @@ function keeperAlive(pid: number): boolean {
  * other record is removed.
  */
 export function gc(): GcReport {
-  const report: GcReport = { removed: [], live: [] };
+  const report: GcReport = { removed: [], live: [], network: gcNetworks() };
   for (const { path, state, mtimeMs } of readStates()) {
     const live = state ? keeperAlive(state.keeperPid) : Date.now() - mtimeMs < WRITE_GRACE_MS;
     if (live) {

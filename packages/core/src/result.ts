@@ -24,4 +24,6 @@ export interface RunResult {
   stderrBytes: number;
   /** From the call to `run()`/`start()` until the container was gone, in ms. */
   durationMs: number;
+  /** The container's IPv4 address on its network; absent without a network. */
+  ip?: string;
 }

@@ -24,6 +24,7 @@ import {
   TsboxError,
 } from './errors.js';
 import { CappedCollector } from './output.js';
+import { networkResource } from './resource-network.js';
 import {
   type ContainerResource,
   prepareResources,
@@ -70,7 +71,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
  * The host resources a container may need, prepared in this order and released in
  * reverse. Each factory returns nothing when the spec does not ask for its resource.
  */
-const RESOURCE_FACTORIES: readonly ResourceFactory[] = [];
+const RESOURCE_FACTORIES: readonly ResourceFactory[] = [networkResource];
 
 async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
   for (const r of resources) await r.afterClone?.(pid);

@@ -92,7 +92,7 @@ interface NetworkDefinition {
   createdAt: string;
 }
 
-type Netns = typeof import('@tsbox/netns');
+export type Netns = typeof import('@tsbox/netns');
 let netnsModule: Netns | undefined;
 
 /** `@tsbox/netns`, loaded once on first use. */
@@ -290,26 +290,43 @@ export function ensureNatTable(N: Netns): Promise<void> {
 }
 
 async function ensureLocalnetGuard(N: Netns, table: string): Promise<void> {
-  const { spawn } = await import('node:child_process');
   const script = [
     `create chain ip ${table} localnet_guard { type filter hook input priority filter; policy accept; }`,
     `add rule ip ${table} localnet_guard iifname != "lo" ip daddr 127.0.0.0/8 ct status dnat accept`,
     `add rule ip ${table} localnet_guard iifname != "lo" ip daddr 127.0.0.0/8 ct state established,related accept`,
     `add rule ip ${table} localnet_guard iifname != "lo" ip daddr 127.0.0.0/8 drop`,
   ].join('\n');
-  await new Promise<void>((resolve, reject) => {
+  const { code, stderr } = await runNft(N, 'nft.guard', script);
+  // The chain is created together with its rules: EEXIST means a previous run made both.
+  if (code !== 0 && !/File exists/.test(stderr)) {
+    throw new N.NftablesError('nft.guard', `nft: ${stderr.trim()}`, stderr);
+  }
+}
+
+/**
+ * Runs one `nft -f -` transaction, for what `NatTable` has no method for.
+ * Resolves with nft's exit code and stderr; rejects only when nft cannot run.
+ */
+export async function runNft(
+  N: Netns,
+  stage: string,
+  script: string,
+): Promise<{ code: number | null; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
     const child = spawn('nft', ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     child.stderr?.on('data', (d) => {
       stderr += d;
     });
-    child.once('error', (cause) =>
-      reject(new N.NftablesError('nft.guard', `Cannot run nft: ${cause.message}`, '', cause)),
-    );
+    child.once('error', (cause) => {
+      clearTimeout(timer);
+      reject(new N.NftablesError(stage, `Cannot run nft: ${cause.message}`, '', cause));
+    });
     child.once('close', (code) => {
-      // The chain is created together with its rules: EEXIST means a previous run made both.
-      if (code === 0 || /File exists/.test(stderr)) resolve();
-      else reject(new N.NftablesError('nft.guard', `nft: ${stderr.trim()}`, stderr));
+      clearTimeout(timer);
+      resolve({ code, stderr });
     });
     child.stdin?.on('error', () => undefined);
     child.stdin?.end(script);

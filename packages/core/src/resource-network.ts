@@ -10,8 +10,9 @@
  */
 import { readFileSync } from 'node:fs';
 import type { MountOp } from '@tsbox/init';
-import type { Attachment, NatTable, PublishedPort } from '@tsbox/netns';
+import type { Attachment, PublishedPort } from '@tsbox/netns';
 import { InvalidSpecError } from './errors.js';
+import type { Netns } from './network.js';
 import {
   DEFAULT_NETWORK_NAME,
   ensureNatTable,
@@ -25,6 +26,7 @@ import {
   ownerIdentity,
   readMembers,
   removeMember,
+  runNft,
   writeMember,
 } from './network.js';
 import type { ContainerResource, ResourceContext } from './resources.js';
@@ -107,7 +109,7 @@ async function attachToNetwork(
     // Ports first: a host port must never point at an address that is free for reuse.
     if (didPublish) {
       try {
-        await unpublishOwn(natTable(N), published);
+        await unpublishOwn(N, published);
       } catch (error) {
         first ??= { error };
       }
@@ -182,8 +184,20 @@ async function attachToNetwork(
   }
 }
 
-/** Unpublishes only entries that still point at this container (never another's). */
-async function unpublishOwn(nat: NatTable, ports: readonly PublishedPort[]): Promise<void> {
+/**
+ * Unpublishes this container's ports. The fast path is one `nft` transaction
+ * deleting the keys this container published (nothing else removes them while
+ * this process lives). If it fails (an entry already gone: the whole
+ * transaction is refused), only entries that still point at this container are
+ * deleted, so another container's port is never touched.
+ */
+async function unpublishOwn(N: Netns, ports: readonly PublishedPort[]): Promise<void> {
+  const nat = natTable(N);
+  const script = ports
+    .map((p) => `delete element ip ${nat.table} ${p.protocol}_ports { ${p.hostPort} }`)
+    .join('\n');
+  const { code } = await runNft(N, 'nft.unpublish', script);
+  if (code === 0) return;
   const current = await nat.listPublished();
   const own = ports.filter((p) =>
     current.some(

@@ -195,6 +195,10 @@ describe('networking', () => {
     const byIp = await client.run(...tcpClient(db.ip ?? '', 5432));
     expect(byIp.stdout.trim()).toBe('tcp:ping');
 
+    // The address reported is the one the kernel has on the container's eth0.
+    const own = await client.run('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    expect(own.stdout).toContain(` ${own.ip}/24 `);
+
     const hosts = await client.hostname('web').run('cat', ['/etc/hosts']);
     expect(hosts.stdout).toMatch(new RegExp(`^${db.ip?.replaceAll('.', '\\.')}\\t\\w+ db$`, 'm'));
     expect(hosts.stdout).toMatch(/^10\.215\.\d+\.\d+\tweb$/m);
@@ -327,6 +331,9 @@ describe('networking', () => {
     await net.remove();
     networks.splice(networks.indexOf(net), 1);
     expect(existsSync(`/sys/class/net/${net.bridge}`)).toBe(false);
+    const isolated = spawnSync('nft', ['list', 'table', 'ip', 'tsbox'], { encoding: 'utf8' });
+    expect(isolated.stdout).not.toContain(net.subnet);
+    expect(isolated.stdout).not.toContain(`"${net.bridge}"`);
     expect(existsSync(networkDir(net.name))).toBe(false);
     expect(await Network.get(net.name)).toBeUndefined();
   });

@@ -218,6 +218,14 @@ describe('networking', () => {
     expect(web.ip).toMatch(/^10\.213\./);
     expect(await hostTcp(tcpPort, 'hello')).toBe('tcp:hello');
     expect(await hostUdp(udpPort, 'hi')).toBe('udp:hi');
+
+    // The same host port cannot be published twice; the failed start leaves nothing.
+    const leases = readdirSync(join(networkDir('bridge'), 'leases')).length;
+    await expect(
+      new Container().network('bridge').publish(tcpPort, 80).run('true'),
+    ).rejects.toMatchObject({ code: 'ERR_TSBOX_NETWORK', stage: 'network.publish' });
+    expect(readdirSync(join(networkDir('bridge'), 'leases'))).toHaveLength(leases);
+    expect(await hostTcp(tcpPort, 'again')).toBe('tcp:again');
     web.kill('SIGKILL');
     await web.wait();
     expect(publishedTo(new Set([web.ip ?? '']))).toEqual([]);

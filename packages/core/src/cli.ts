@@ -67,6 +67,8 @@ async function main(argv: string[]): Promise<number> {
       `removed ${report.removed.length} records, ${report.cgroupsRemoved.length} cgroups; live ${report.live.length}`,
     );
     for (const dir of report.removed) console.log(`  removed ${dir}`);
+    for (const lease of report.network.leases) console.log(`  released lease ${lease}`);
+    for (const port of report.network.ports) console.log(`  unpublished port ${port}`);
     return 0;
   }
   console.error(USAGE);

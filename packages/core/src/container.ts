@@ -9,6 +9,7 @@ import type { Capability, RlimitName } from '@tsbox/init';
 import { DEFAULT_STORE_ROOT, type ImageRecord, type ImageStore } from '@tsbox/overlay';
 import { InvalidSpecError } from './errors.js';
 import { resolveImageStart } from './image-defaults.js';
+import type { Network } from './network.js';
 import type { RunResult } from './result.js';
 import { type RunOptions, startContainer } from './run.js';
 import type { RunningContainer } from './running-container.js';
@@ -29,6 +30,7 @@ import {
   checkRlimitName,
   checkRlimitValue,
 } from './validate.js';
+import { checkAliases, checkDns, checkNetworkRef, checkPublish } from './validate-network.js';
 
 /** A bind mount request for {@link Container.mount}. */
 export interface MountOptions {
@@ -248,6 +250,40 @@ export class Container {
     if (options.weight !== undefined) patch.ioWeight = options.weight;
     if (options.devices !== undefined) patch.ioDeviceLimits = options.devices;
     return this.#limit(patch);
+  }
+
+  /**
+   * Attaches the container to a bridge network: `'bridge'` (the default network,
+   * created on first use), a {@link Network}, or `'none'` (the default: loopback
+   * only). `alias` adds names the other containers on the network resolve to this
+   * one (besides its hostname).
+   */
+  network(
+    network: Network | 'bridge' | 'none',
+    options: { alias?: string | readonly string[] } = {},
+  ): Container {
+    const name = checkNetworkRef(network);
+    if (name === 'none') return this.#with({ network: undefined });
+    return this.#with({ network: { name, aliases: checkAliases(options.alias) } });
+  }
+
+  /**
+   * Forwards `hostPort` on every local address of the host (127.0.0.1 included) to
+   * `containerPort` of the container. Needs a bridge network (`.network(...)`):
+   * without one `start()` throws `InvalidSpecError` before anything is created.
+   */
+  publish(hostPort: number, containerPort: number, protocol: 'tcp' | 'udp' = 'tcp'): Container {
+    const p = checkPublish(hostPort, containerPort, protocol);
+    const taken = this.#spec.publish ?? [];
+    if (taken.some((q) => q.hostPort === p.hostPort && q.protocol === p.protocol)) {
+      throw new InvalidSpecError('publish.hostPort', hostPort, `already published (${protocol})`);
+    }
+    return this.#with({ publish: [...taken, p] });
+  }
+
+  /** Nameservers for the container's `/etc/resolv.conf` (default: the host's, minus loopback ones). */
+  dns(servers: readonly string[]): Container {
+    return this.#with({ dns: checkDns(servers) });
   }
 
   /**

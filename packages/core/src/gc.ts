@@ -1,5 +1,6 @@
 import { lstatSync, readFileSync } from 'node:fs';
 import { sweepCgroups } from '@tsbox/cgroups';
+import { gcNetworks, type NetworkGcReport } from './network-gc.js';
 import { removeImageState } from './resource-image.js';
 import { readStates, removeState } from './state.js';
 
@@ -11,6 +12,8 @@ export interface GcReport {
   live: string[];
   /** cgroups of containers whose owning process died, killed and removed. */
   cgroupsRemoved: string[];
+  /** Network leases and published ports of containers whose process is gone. */
+  network: NetworkGcReport;
 }
 
 /** A record this young whose content is unreadable may be being written now. */
@@ -39,7 +42,7 @@ function isDirectory(path: string): boolean {
  * other record is removed.
  */
 export async function gc(): Promise<GcReport> {
-  const report: GcReport = { removed: [], live: [], cgroupsRemoved: [] };
+  const report: GcReport = { removed: [], live: [], cgroupsRemoved: [], network: gcNetworks() };
   const states = readStates();
   const liveRecords = new Set<string>();
   for (const { path, state } of states)

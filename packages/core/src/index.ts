@@ -45,10 +45,19 @@ export {
   TsboxError,
 } from './errors.js';
 export { type GcReport, gc } from './gc.js';
+export {
+  DEFAULT_NETWORK_BRIDGE,
+  DEFAULT_NETWORK_NAME,
+  DEFAULT_NETWORK_SUBNET,
+  Network,
+  NetworkError,
+  type NetworkMember,
+  type NetworkOptions,
+} from './network.js';
 export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
-export type { ImageRootfsSpec } from './spec.js';
+export type { ImageRootfsSpec, NetworkAttachmentSpec, PublishSpec } from './spec.js';
 export {
   type BindMountSpec,
   type ContainerSpec,

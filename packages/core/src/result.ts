@@ -26,6 +26,8 @@ export interface RunResult {
   stderrBytes: number;
   /** From the call to `run()`/`start()` until the container was gone, in ms. */
   durationMs: number;
+  /** The container's IPv4 address on its network; absent without a network. */
+  ip?: string;
   /**
    * The kernel's OOM killer killed a process in this container (read from its
    * cgroup's counter, not guessed from exit code 137). False without a memory limit.

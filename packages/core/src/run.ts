@@ -26,6 +26,7 @@ import {
 import { CappedCollector } from './output.js';
 import { cgroupResource } from './resource-cgroup.js';
 import { imageResource } from './resource-image.js';
+import { networkResource } from './resource-network.js';
 import {
   type ContainerResource,
   prepareResources,
@@ -72,7 +73,11 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
  * The host resources a container may need, prepared in this order and released in
  * reverse. Each factory returns nothing when the spec does not ask for its resource.
  */
-const RESOURCE_FACTORIES: readonly ResourceFactory[] = [cgroupResource, imageResource];
+const RESOURCE_FACTORIES: readonly ResourceFactory[] = [
+  cgroupResource,
+  imageResource,
+  networkResource,
+];
 
 async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
   for (const r of resources) await r.afterClone?.(pid);

@@ -7,6 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
 import { ChunkQueue } from './output.js';
 import { commitContainer } from './resource-image.js';
+import { containerAddress } from './resource-network.js';
 import type { RunResult } from './result.js';
 import { type Duration, parseDuration } from './units.js';
 
@@ -52,6 +53,8 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
   readonly id: string;
   /** Host pid of the container's PID 1. */
   readonly pid: number;
+  /** The container's IPv4 address on its network; `undefined` without a network. */
+  readonly ip: string | undefined;
   readonly #handle: ContainerHandle;
   #exited = false;
 
@@ -60,6 +63,7 @@ export class RunningContainer extends EventEmitter<ContainerEvents> implements A
     super();
     this.id = handle.id;
     this.pid = handle.pid;
+    this.ip = containerAddress(handle.id);
     this.#handle = handle;
     handle.result.then(
       (r) => {

@@ -78,6 +78,27 @@ export interface ContainerSpec {
   limits: Readonly<CgroupLimits>;
   /** Settings given explicitly, which an image's defaults (WorkingDir, User) must not replace. */
   explicit?: { readonly cwd?: boolean; readonly user?: boolean };
+  /** The network to attach to; none (loopback only) when undefined. */
+  network?: NetworkAttachmentSpec | undefined;
+  /** Host ports forwarded to the container (needs a bridge network). */
+  publish?: readonly PublishSpec[];
+  /** Nameservers for the container's `/etc/resolv.conf`. */
+  dns?: readonly string[];
+}
+
+/** Which network a container joins, and under which extra names. */
+export interface NetworkAttachmentSpec {
+  /** A network's name (`'bridge'` is the default network). */
+  name: string;
+  /** More host names the other containers on the network resolve to this one. */
+  aliases: readonly string[];
+}
+
+/** A host port forwarded to a port of the container. */
+export interface PublishSpec {
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
 }
 
 /** Docker's default capability set: what a root workload keeps unless told otherwise. */

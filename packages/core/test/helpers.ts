@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { initBinaryPath } from '@tsbox/init';
 import { STATE_ROOT } from '../src/index.js';
 
 /** Host pids whose command line contains `needle` (to find escapees by a unique argument). */
@@ -37,6 +38,7 @@ function descendsFromUs(pid: number): boolean {
  * processes on the machine may run containers too; they are not ours to count.)
  */
 export function tsboxInitPids(): number[] {
+  const binary = initBinaryPath();
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;

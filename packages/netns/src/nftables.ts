@@ -16,6 +16,7 @@
  *   map udp_ports { type inet_service : ipv4_addr . inet_service }
  *   set masq_nets { type ipv4_addr; flags interval }
  *   set isolated_nets { type ipv4_addr; flags interval }
+ *   set own_bridges { type ifname . ifname }
  *   chain prerouting  { type nat hook prerouting priority dstnat
  *                       fib daddr type local dnat ip to tcp dport map @tcp_ports ... }
  *   chain output      { type nat hook output priority -100   (same: host → localhost) }
@@ -23,6 +24,7 @@
  *                       ip saddr 127.0.0.0/8 oifname != "lo" masquerade
  *                       ip saddr @masq_nets ip daddr != @masq_nets masquerade }
  *   chain forward     { type filter hook forward priority filter
+ *                       iifname . oifname @own_bridges accept
  *                       ip saddr @isolated_nets ip daddr @isolated_nets drop }
  * }
  * ```
@@ -36,6 +38,7 @@
 import { spawn } from 'node:child_process';
 import { InvalidNetworkInputError } from './errors.js';
 import { parseIp, Subnet } from './ip.js';
+import { checkInterfaceName } from './names.js';
 import { describeNetns, type NetnsTarget } from './netns.js';
 
 /** A port protocol nftables maps are kept for. */
@@ -114,6 +117,7 @@ export class NatTable {
       `add map ${t} udp_ports { type inet_service : ipv4_addr . inet_service; }`,
       `add set ${t} masq_nets { type ipv4_addr; flags interval; }`,
       `add set ${t} isolated_nets { type ipv4_addr; flags interval; }`,
+      `add set ${t} own_bridges { type ifname . ifname; }`,
       `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
       `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
       `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
@@ -122,6 +126,10 @@ export class NatTable {
       ...dnat('output'),
       `add rule ${t} postrouting ip saddr 127.0.0.0/8 oifname != "lo" masquerade`,
       `add rule ${t} postrouting ip saddr @masq_nets ip daddr != @masq_nets masquerade`,
+      // With br_netfilter loaded (bridge-nf-call-iptables = 1), traffic bridged
+      // inside one network also passes this hook, with the bridge as both iif and
+      // oif: let it through before dropping what is routed between two networks.
+      `add rule ${t} forward iifname . oifname @own_bridges accept`,
       // Routed (not bridged) traffic between two isolated networks.
       `add rule ${t} forward ip saddr @isolated_nets ip daddr @isolated_nets drop`,
     ];
@@ -217,14 +225,42 @@ export class NatTable {
    * Isolates `subnet` from every other isolated subnet: packets the host would
    * route between two of them are dropped (in this table's forward chain, so
    * nothing else on the host is affected). Traffic inside one network is bridged,
-   * not routed, and is not affected. Idempotent.
+   * not routed, and is not affected; pass the network's `bridge` so that stays
+   * true on hosts with `br_netfilter` loaded (bridged packets then also traverse
+   * the forward hook, with the bridge as in- and out-interface). Idempotent.
    */
-  isolateNetwork(subnet: string): Promise<void> {
+  async isolateNetwork(subnet: string, bridge?: string): Promise<void> {
+    if (bridge !== undefined) {
+      const b = checkInterfaceName(bridge, 'bridge');
+      await this.run('nft.isolate', [
+        'add',
+        'element',
+        'ip',
+        this.table,
+        'own_bridges',
+        `{ "${b}" . "${b}" }`,
+      ]);
+    }
     return this.addSubnet('isolated_nets', subnet, 'nft.isolate');
   }
 
-  /** Ends the isolation of `subnet`; idempotent. */
-  unisolateNetwork(subnet: string): Promise<void> {
+  /** Ends the isolation of `subnet` (and forgets `bridge`); idempotent. */
+  async unisolateNetwork(subnet: string, bridge?: string): Promise<void> {
+    if (bridge !== undefined) {
+      const b = checkInterfaceName(bridge, 'bridge');
+      try {
+        await this.run('nft.isolate', [
+          'delete',
+          'element',
+          'ip',
+          this.table,
+          'own_bridges',
+          `{ "${b}" . "${b}" }`,
+        ]);
+      } catch (error) {
+        if (!(error instanceof NftablesError && error.errno === 'ENOENT')) throw error;
+      }
+    }
     return this.deleteSubnet('isolated_nets', subnet, 'nft.isolate');
   }
 

@@ -707,7 +707,10 @@ static void __attribute__((noreturn)) be_pid1(void)
 	int errpipe[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0)
 		fail("exec", "pipe");
-	pid_t wpid = fork();
+	/* vfork: the child only sets up and execs, and copying the address space is
+	 * the dearest part of a fork on some hosts (1.6 ms against 0.04 ms measured
+	 * on a PVM guest). The parent sleeps until the execve or the failure report. */
+	pid_t wpid = vfork();
 	if (wpid < 0)
 		fail("exec", "fork");
 	if (wpid == 0) {

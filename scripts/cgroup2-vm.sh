@@ -57,11 +57,14 @@ cat > "$W"/ir/guest.sh <<GUEST
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t cgroup2 none /sys/fs/cgroup
+# The repo stays reachable at a fixed path even when it lives under /tmp or /run,
+# which get fresh tmpfs mounts (a clean state root, a clean scratch space).
+mkdir -p /tsbox-repo && mount --bind '$REPO' /tsbox-repo
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 export HOME=/tmp PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CI=1 NO_COLOR=1
 export VITEST_CACHE_DIR=/tmp/vitest-cache XDG_CACHE_HOME=/tmp/cache
-cd '$REPO' && { ( $CMD ) ; echo \$? > /tmp/vm-status; } 2>&1 | cat
+cd /tsbox-repo && { ( $CMD ) ; echo \$? > /tmp/vm-status; } 2>&1 | cat
 echo "VM-EXIT=\$(cat /tmp/vm-status 2>/dev/null || echo 1)"
 # Power off instead of letting PID 1 exit (which panics and dumps a trace to the console).
 echo o > /proc/sysrq-trigger; sleep 10 2>/dev/null

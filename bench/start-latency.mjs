@@ -375,7 +375,18 @@ function sandboxMemory(pid1, workload) {
   }
   // If the chain does not lead back to us, those ancestors are not ours (for
   // example crun's detached containers are re-parented): count none of them.
-  const ours = p === process.pid ? ancestors : [];
+  const chain = p === process.pid ? ancestors : [];
+  // tsbox's launcher (one per Node process, forking every keeper) is shared by all
+  // of that process's containers: reported apart, not as one sandbox's cost.
+  const isLauncher = (/** @type {number} */ pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--launcher');
+    } catch {
+      return false;
+    }
+  };
+  const ours = chain.filter((a) => !isLauncher(a));
+  const shared = chain.filter(isLauncher);
   /** @type {number[]} */
   const descendants = [];
   const stack = [pid1];
@@ -407,6 +418,7 @@ function sandboxMemory(pid1, workload) {
     overheadRssMiB: mib(overheadProcs.reduce((s, x) => s + x.rssKiB, 0)),
     workloadPssMiB: mib(workloadProcs.reduce((s, x) => s + x.pssKiB, 0)),
     parentOfPid1: pid1Info ? (table.get(pid1Info.ppid)?.comm ?? String(pid1Info.ppid)) : null,
+    sharedPssMiB: mib(shared.map(describe).reduce((s, x) => s + x.pssKiB, 0)),
     overheadProcesses: overheadProcs,
     workloadProcesses: workloadProcs,
   };
@@ -552,6 +564,11 @@ async function main() {
   console.log(
     '  crun exits once the container has started (no monitor), so its overhead is ~0 by design.',
   );
+  const shared = /** @type {{ sharedPssMiB?: number }} */ (memory.tsbox ?? {}).sharedPssMiB;
+  if (shared)
+    console.log(
+      `  tsbox: plus one launcher per Node process, shared by all its containers: ${shared} MiB Pss.`,
+    );
   if (tsbox.status === 'error') console.log(`\ntsbox failed to load:\n${tsbox.error}`);
 
   // --- JSON

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
@@ -23,6 +23,7 @@ import {
   InitProtocolError,
   TsboxError,
 } from './errors.js';
+import { type Keeper, startKeeper } from './launcher.js';
 import { CappedCollector } from './output.js';
 import { cgroupResource } from './resource-cgroup.js';
 import { imageResource } from './resource-image.js';
@@ -81,6 +82,21 @@ const RESOURCE_FACTORIES: readonly ResourceFactory[] = [
 
 async function runHostSteps(resources: readonly ContainerResource[], pid: number): Promise<void> {
   for (const r of resources) await r.afterClone?.(pid);
+}
+
+/**
+ * Keepers come from this process's launcher (one fork of a tiny static process
+ * each) unless TSBOX_LAUNCHER=0, which spawns each from Node directly (Node forks
+ * itself: far dearer; kept for comparison and as a fallback).
+ */
+const USE_LAUNCHER = process.env.TSBOX_LAUNCHER !== '0';
+
+function spawnKeeper(withInput: boolean): Keeper {
+  const child = spawn(initBinaryPath(), [], {
+    stdio: [withInput ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
+    env: {},
+  });
+  return Object.assign(child, { sync: child.stdio[3] as Socket }) as unknown as Keeper;
 }
 
 /** Containers of this process that are still alive: keeper pid → state record. */
@@ -143,7 +159,7 @@ export async function startContainer(
   const extraMounts = resources.flatMap((r) => r.mounts ?? []);
 
   let config: Buffer;
-  let keeper: ChildProcess;
+  let keeper: Keeper;
   try {
     config = encodeInitConfig({
       cloneFlags: NAMESPACES,
@@ -167,16 +183,15 @@ export async function startContainer(
     });
 
     marks.spawn = performance.now();
-    keeper = spawn(initBinaryPath(), [], {
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', 'pipe'],
-      env: {},
-    });
+    keeper = USE_LAUNCHER
+      ? await startKeeper(options.input !== undefined)
+      : spawnKeeper(options.input !== undefined);
   } catch (err) {
     await releaseResources(resources);
     throw err;
   }
   const input = options.input;
-  const sync = keeper.stdio[3] as Socket;
+  const sync = keeper.sync;
   // The record lets `tsbox gc` find what a crashed owner left; the keeper waits for
   // its config, so nothing has been created yet if writing the record fails.
   let statePath: string | undefined;

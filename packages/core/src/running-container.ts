@@ -1,10 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import type { CgroupManager, CgroupStats } from '@tsbox/cgroups';
 import type { CommitOptions, ImageRecord } from '@tsbox/overlay';
 import { EventEmitter } from 'eventemitter3';
 import { ContainerStateError, InvalidSpecError } from './errors.js';
+import type { Keeper } from './launcher.js';
 import { ChunkQueue } from './output.js';
 import { commitContainer } from './resource-image.js';
 import { containerAddress } from './resource-network.js';
@@ -30,7 +30,7 @@ export interface ContainerHandle {
   id: string;
   pid: number;
   cgroup: CgroupManager | undefined;
-  keeper: ChildProcess;
+  keeper: Keeper;
   sync: Socket;
   result: Promise<RunResult>;
   markStopped(): void;

@@ -47,6 +47,8 @@ export function tsboxInitPids(): number[] {
     } catch {
       continue; // exited while we looked
     }
+    // The launcher (one per process, forking keepers) is infrastructure, not a container.
+    if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--launcher')) continue;
     if (descendsFromUs(Number(name))) out.push(Number(name));
   }
   return out;

@@ -52,7 +52,9 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <stddef.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -796,7 +798,7 @@ static void handle_host_line(const char *line, pid_t child, int go_fd)
 	}
 }
 
-int main(void)
+static int keeper_main(void)
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
 		fail("init", "PR_SET_PDEATHSIG");
@@ -873,4 +875,155 @@ int main(void)
 				used = 0; /* an overlong line is garbage: drop it */
 		}
 	}
+}
+
+/* ---- the launcher ---------------------------------------------------------
+ *
+ * Node forking itself to spawn each keeper costs far more than the keeper's own
+ * work (≈ 9.5 ms of a ≈ 19 ms run on a PVM guest, where copying an address space
+ * is dear): a Node process has a large one, this program a tiny one. So Node
+ * starts one launcher (`tsbox-init --launcher`) and asks it, one line each, to
+ * fork keepers:
+ *
+ *   Node -> launcher (stdin):  spawn <n> <socket> <with stdin 0|1>
+ *   launcher -> Node (stdout): started <n> <pid>   exit <pid> <code> <signal>
+ *
+ * The new keeper connects to Node's unix socket <socket> ('@' = abstract) once
+ * for each of its streams, saying "<n> <sync|out|err|in>\n" first, makes them
+ * fds 3, 1, 2 and 0, and is from then on exactly the keeper Node used to spawn.
+ */
+
+static int connect_stream(const char *addr, const char *n, const char *name)
+{
+	struct sockaddr_un sa;
+	size_t len = strlen(addr);
+	if (len == 0 || len >= sizeof sa.sun_path)
+		_exit(124);
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, addr, len);
+	if (addr[0] == '@')
+		sa.sun_path[0] = '\0';
+	/* Node (libuv) binds an abstract name padded with NULs to the whole sun_path,
+	 * so the address length must be the full structure's to match it. */
+	socklen_t salen = addr[0] == '@' ? (socklen_t)sizeof sa
+					 : (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, salen) < 0)
+		_exit(124);
+	char hello[64];
+	int m = snprintf(hello, sizeof hello, "%s %s\n", n, name);
+	if (m <= 0 || write(s, hello, (size_t)m) != m)
+		_exit(124);
+	/* Far above 0-3, so the dup2 calls below never overwrite one another. */
+	int high = fcntl(s, F_DUPFD, 64);
+	if (high < 0)
+		_exit(124);
+	close(s);
+	return high;
+}
+
+static int __attribute__((noreturn)) become_keeper(char *n, char *addr, int with_input)
+{
+	int sync = connect_stream(addr, n, "sync");
+	int out = connect_stream(addr, n, "out");
+	int err = connect_stream(addr, n, "err");
+	int in = with_input ? connect_stream(addr, n, "in") : open("/dev/null", O_RDONLY);
+	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || dup2(sync, SYNC_FD) < 0)
+		_exit(124);
+	/* Nothing of the launcher's (its pipes to Node, other keepers' sockets) stays. */
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+		for (int fd = 4; fd < 1024; fd++)
+			close(fd);
+	exit(keeper_main());
+}
+
+static void launcher_report(const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof buf)
+		(void)!write(1, buf, (size_t)n);
+}
+
+static void launcher_request(char *line, const sigset_t *chld)
+{
+	char *save = NULL;
+	char *verb = strtok_r(line, " ", &save);
+	char *n = strtok_r(NULL, " ", &save);
+	char *addr = strtok_r(NULL, " ", &save);
+	char *input = strtok_r(NULL, " ", &save);
+	if (!verb || strcmp(verb, "spawn") || !n || !addr || !input)
+		return;
+	pid_t pid = fork();
+	if (pid == 0) {
+		sigprocmask(SIG_UNBLOCK, chld, NULL);
+		become_keeper(n, addr, input[0] == '1');
+	}
+	if (pid < 0)
+		launcher_report("failed %s %d\n", n, errno);
+	else
+		launcher_report("started %s %d\n", n, pid);
+}
+
+static int launcher_main(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC);
+	if (sfd < 0)
+		return 1;
+	struct pollfd pfd[2] = {{0, POLLIN, 0}, {sfd, POLLIN, 0}};
+	char line[1024];
+	size_t used = 0;
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		if (pfd[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			(void)!read(sfd, &si, sizeof si);
+			int ws;
+			pid_t p;
+			while ((p = waitpid(-1, &ws, WNOHANG)) > 0)
+				launcher_report("exit %d %d %d\n", p, WIFEXITED(ws) ? WEXITSTATUS(ws) : -1,
+						WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = read(0, line + used, sizeof line - 1 - used);
+			if (r <= 0) {
+				if (r < 0 && errno == EINTR)
+					continue;
+				return 0; /* Node is gone; keepers die with us (PR_SET_PDEATHSIG) */
+			}
+			used += (size_t)r;
+			char *nl;
+			while ((nl = memchr(line, '\n', used))) {
+				*nl = '\0';
+				launcher_request(line, &chld);
+				size_t rest = used - (size_t)(nl + 1 - line);
+				memmove(line, nl + 1, rest);
+				used = rest;
+			}
+			if (used == sizeof line - 1)
+				used = 0;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--launcher") == 0)
+		return launcher_main();
+	return keeper_main();
 }

@@ -378,9 +378,14 @@ function sandboxMemory(pid1, workload) {
   const chain = p === process.pid ? ancestors : [];
   // tsbox's launcher (one per Node process, forking every keeper) is shared by all
   // of that process's containers: reported apart, not as one sandbox's cost.
+  // (Keepers are forked from it without exec, so they share its command line:
+  // the launcher is the one whose parent is this Node process.)
   const isLauncher = (/** @type {number} */ pid) => {
     try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--launcher');
+      return (
+        table.get(pid)?.ppid === process.pid &&
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--launcher')
+      );
     } catch {
       return false;
     }

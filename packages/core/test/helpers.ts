@@ -47,8 +47,12 @@ export function tsboxInitPids(): number[] {
     } catch {
       continue; // exited while we looked
     }
-    // The launcher (one per process, forking keepers) is infrastructure, not a container.
-    if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--launcher')) continue;
+    // The launcher (one per process, forking keepers) is infrastructure, not a
+    // container; keepers share its command line, but their parent is the launcher.
+    const launcher =
+      parentOf(Number(name)) === process.pid &&
+      readFileSync(`/proc/${name}/cmdline`, 'utf8').includes('--launcher');
+    if (launcher) continue;
     if (descendsFromUs(Number(name))) out.push(Number(name));
   }
   return out;

@@ -11,6 +11,9 @@ const stateRoot = vi.hoisted(() => {
   return dir;
 });
 
+// The image fixtures are @tsbox/overlay's own, built from /bin/busybox.
+import { makeBusyboxTree } from '../../overlay/test/fixtures/busybox-tree.js';
+import { makeDockerArchive, makeLayers } from '../../overlay/test/fixtures/image-archives.js';
 import {
   BuildStepError,
   buildImage,
@@ -24,8 +27,6 @@ import {
   OverlayError,
   STATE_ROOT,
 } from '../src/index.js';
-import { makeBusyboxTree } from './fixtures/busybox-tree.js';
-import { makeDockerArchive, makeLayers } from './fixtures/image-archives.js';
 import { stateEntries, tsboxInitPids } from './helpers.js';
 
 // Image roots on the real kernel: a two-layer `docker save` archive built from the

@@ -77,11 +77,21 @@ function cleanup() {
   const mounts = readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' '));
+  // crun may also nest its cgroup under this process's own cgroup in a hierarchy
+  // (seen: memory/<the session's cgroup>/<id>), so look there too.
+  const ownPaths = new Set(
+    readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':').slice(2).join(':'))
+      .filter((p) => p && p !== '/'),
+  );
   for (const [, mountpoint, type] of mounts) {
     if (type !== 'cgroup' && type !== 'cgroup2') continue;
     // Only empty cgroups go: rmdir refuses one with processes, and any process
     // in a cgroup of ours was started by a contender that was already killed.
-    removeOurs(mountpoint, (dir) => rmdirSync(dir));
+    for (const dir of [mountpoint, ...[...ownPaths].map((p) => join(mountpoint, p))]) {
+      removeOurs(dir, (d) => rmdirSync(d));
+    }
   }
   if (!mounts.some((f) => f[1] === '/sys/fs/cgroup/unified')) {
     removeOurs('/sys/fs/cgroup/unified', (dir) => rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ export default defineConfig({
   resolve: { conditions: ['tsbox-source'] },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'examples/**/*.test.ts'],
+    globalSetup: ['./vitest.global-teardown.ts'],
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 60_000,

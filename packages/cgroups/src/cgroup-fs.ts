@@ -110,3 +110,17 @@ export function readPids(path: string): number[] {
   for (const line of text.split('\n')) if (line !== '') pids.push(Number(line));
   return pids;
 }
+
+/**
+ * `mkdir`, and if the parent is gone (ENOENT: an empty shared `tsbox/` parent was
+ * removed since this process prepared it), `restoreParent()` then one more try.
+ */
+export function mkdirWithParent(path: string, restoreParent: () => void): void {
+  try {
+    mkdirSync(path);
+  } catch (err) {
+    if (errnoOf(err) !== 'ENOENT') throw err;
+    restoreParent();
+    mkdirSync(path);
+  }
+}

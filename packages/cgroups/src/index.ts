@@ -32,7 +32,7 @@ export { CGROUP_PARENT, type CgroupManager, type CgroupOptions } from './manager
 export { type CgroupOwner, cgroupDirName, ownerAlive, parseCgroupDirName } from './owner.js';
 export type { Pressure, PressureLine } from './parse.js';
 export { type CgroupEvents, type CgroupStats, cpuPercent } from './stats.js';
-export { type SweepResult, sweepCgroups } from './sweep.js';
+export { removeEmptyParents, type SweepResult, sweepCgroups } from './sweep.js';
 export { CgroupV1Manager } from './v1/driver.js';
 export { type V1Features, type V1Write, v1LimitWrites } from './v1/limit-writes.js';
 export { CgroupV2Manager } from './v2/driver.js';

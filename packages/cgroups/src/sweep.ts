@@ -1,10 +1,11 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmdirSync } from 'node:fs';
 import { openCgroup } from './create.js';
 import { errnoOf } from './errors.js';
 import { detectCgroupLayout } from './layout.js';
 import { CGROUP_PARENT, type CgroupOptions } from './manager.js';
 import { ownerAlive, parseCgroupDirName } from './owner.js';
-import { v1Hierarchies } from './v1/hierarchies.js';
+import { forgetV1Hierarchies, v1Hierarchies } from './v1/hierarchies.js';
+import { forgetV2Parent } from './v2/parent.js';
 
 /** What {@link sweepCgroups} did. Names are directory names under `tsbox/`. */
 export interface SweepResult {
@@ -62,4 +63,34 @@ export async function sweepCgroups(
     }
   }
   return result;
+}
+
+/**
+ * Removes the shared `tsbox/` parent in each hierarchy when it holds no cgroup, so a
+ * host that no longer runs containers keeps nothing of tsbox's. Safe while other
+ * processes use tsbox: a parent with children is left (rmdir refuses it), and a
+ * process that prepared a parent removed since makes it again on its next create.
+ * Returns the parents removed.
+ */
+export function removeEmptyParents(
+  opts: Pick<CgroupOptions, 'layout' | 'mountRoot'> = {},
+): string[] {
+  const mountRoot = opts.mountRoot ?? '/sys/fs/cgroup';
+  const layout = opts.layout ?? detectCgroupLayout(mountRoot);
+  const parents =
+    layout === 'v2'
+      ? [`${mountRoot}/${CGROUP_PARENT}`]
+      : v1Hierarchies(mountRoot).mounts.map((m) => `${m}/${CGROUP_PARENT}`);
+  const removed: string[] = [];
+  for (const parent of parents) {
+    try {
+      rmdirSync(parent);
+      removed.push(parent);
+    } catch {
+      // busy (children: in use) or already gone
+    }
+  }
+  if (layout === 'v2') forgetV2Parent(mountRoot);
+  else forgetV1Hierarchies(mountRoot);
+  return removed;
 }

@@ -1,6 +1,11 @@
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCgroup, parseCgroupDirName, sweepCgroups } from '../src/index.js';
+import {
+  createCgroup,
+  parseCgroupDirName,
+  removeEmptyParents,
+  sweepCgroups,
+} from '../src/index.js';
 import { exitOf, Fixture, leftovers, testId } from './helpers.js';
 
 const f = new Fixture();
@@ -33,5 +38,22 @@ describe('sweep', () => {
     const parsed = parseCgroupDirName(`job@${process.pid}.1`);
     expect(parsed).toEqual({ id: 'job', owner: { pid: process.pid, startTime: 1 } });
     expect(parseCgroupDirName('not-ours')).toBeUndefined();
+  });
+
+  it('removeEmptyParents keeps a parent in use, removes an empty one, and creation still works after', async () => {
+    const held = await f.cgroup('held');
+    const parents = held.paths.map((p) => p.slice(0, p.lastIndexOf('/')));
+    // In use: a parent with a child is left alone.
+    expect(removeEmptyParents()).toEqual([]);
+    expect(parents.every((p) => existsSync(p))).toBe(true);
+    await held.destroy();
+    // Unless another process on the machine holds cgroups there, the parents go now.
+    const removed = removeEmptyParents();
+    expect(removed.length).toBeGreaterThan(0);
+    for (const p of removed) expect(existsSync(p)).toBe(false);
+    // This process had them prepared (cached); its next create makes them again.
+    const again = f.adopt(await createCgroup(testId('again'), { pidsMax: 8 }));
+    expect(again.paths.every((p) => existsSync(p))).toBe(true);
+    await again.destroy();
   });
 });

@@ -1,8 +1,9 @@
-import { lstatSync, readFileSync } from 'node:fs';
-import { sweepCgroups } from '@tsbox/cgroups';
+import { lstatSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { removeEmptyParents, sweepCgroups } from '@tsbox/cgroups';
 import { gcNetworks, type NetworkGcReport } from './network-gc.js';
 import { removeImageState } from './resource-image.js';
-import { readStates, removeState } from './state.js';
+import { readStates, removeState, STATE_ROOT } from './state.js';
 
 /** What {@link gc} found and removed. */
 export interface GcReport {
@@ -67,5 +68,13 @@ export async function gc(): Promise<GcReport> {
   }
   // A cgroup names its owner (pid and start time), so the sweep needs no record.
   report.cgroupsRemoved = (await sweepCgroups()).removed;
+  // Shared infrastructure goes too once nothing uses it: the empty `tsbox/` parent
+  // cgroups and the empty network state root (both are made again on demand).
+  removeEmptyParents();
+  try {
+    rmdirSync(join(STATE_ROOT, '.networks'));
+  } catch {
+    // networks exist, or it was never made
+  }
   return report;
 }

@@ -1,12 +1,17 @@
-import { existsSync, mkdirSync } from 'node:fs';
-import { readCgroupFile, tryRmdir, writeCgroupFile } from '../cgroup-fs.js';
+import { existsSync } from 'node:fs';
+import { mkdirWithParent, readCgroupFile, tryRmdir, writeCgroupFile } from '../cgroup-fs.js';
 import { CgroupError, errnoOf, fsError } from '../errors.js';
 import type { CgroupLimits } from '../limits.js';
 import { CGROUP_PARENT, type CgroupManager } from '../manager.js';
 import { collectPids, killPids, removeDirs } from '../remove.js';
 import type { CgroupEvents, CgroupStats } from '../stats.js';
 import { pollUntil, sleep } from '../wait.js';
-import { type V1Controller, type V1Hierarchies, v1Hierarchies } from './hierarchies.js';
+import {
+  forgetV1Hierarchies,
+  type V1Controller,
+  type V1Hierarchies,
+  v1Hierarchies,
+} from './hierarchies.js';
 import { type V1Features, v1LimitWrites } from './limit-writes.js';
 import { readV1Events, readV1Stats } from './stats.js';
 
@@ -25,7 +30,11 @@ export class CgroupV1Manager implements CgroupManager {
   private readonly procs: readonly string[];
   private rssPeak = 0;
 
-  constructor(id: string, name: string, mountRoot: string) {
+  constructor(
+    id: string,
+    name: string,
+    private readonly mountRoot: string,
+  ) {
     this.id = id;
     this.name = name;
     this.h = v1Hierarchies(mountRoot);
@@ -43,7 +52,11 @@ export class CgroupV1Manager implements CgroupManager {
     const made: string[] = [];
     for (const dir of this.paths) {
       try {
-        mkdirSync(dir);
+        mkdirWithParent(dir, () => {
+          // The shared parent was removed while empty: prepare it again.
+          forgetV1Hierarchies(this.mountRoot);
+          v1Hierarchies(this.mountRoot);
+        });
         made.push(dir);
       } catch (err) {
         for (const m of made.reverse()) tryRmdir(m, 'cgroup.create');

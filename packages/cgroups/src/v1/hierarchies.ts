@@ -29,6 +29,14 @@ export interface V1Hierarchies {
 const cache = new Map<string, V1Hierarchies>();
 
 /**
+ * Forgets what was found under `mountRoot`, so the next call prepares the `tsbox/`
+ * parents again (after an empty parent was removed, e.g. by `removeEmptyParents`).
+ */
+export function forgetV1Hierarchies(mountRoot: string): void {
+  cache.delete(mountRoot);
+}
+
+/**
  * Finds the v1 hierarchies under `mountRoot` and makes sure each has a `tsbox/` parent
  * ready for children (cpuset: CPUs and memory nodes set, `cgroup.clone_children` on).
  * Hierarchies are told apart by device number: co-mounted controllers (`cpu,cpuacct`)

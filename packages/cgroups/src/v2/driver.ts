@@ -1,5 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { readCgroupFile, writeCgroupFile } from '../cgroup-fs.js';
+import { mkdirWithParent, readCgroupFile, writeCgroupFile } from '../cgroup-fs.js';
 import { CgroupError, errnoOf, fsError } from '../errors.js';
 import type { CgroupLimits } from '../limits.js';
 import type { CgroupManager } from '../manager.js';
@@ -7,7 +6,7 @@ import { collectPids, killPids, removeDirs } from '../remove.js';
 import type { CgroupEvents, CgroupStats } from '../stats.js';
 import { pollUntil } from '../wait.js';
 import { type V2Features, v2LimitWrites } from './limit-writes.js';
-import { type V2Parent, v2Parent } from './parent.js';
+import { forgetV2Parent, type V2Parent, v2Parent } from './parent.js';
 import { readV2Events, readV2Stats } from './stats.js';
 
 const FREEZE_TIMEOUT_MS = 5000;
@@ -24,7 +23,11 @@ export class CgroupV2Manager implements CgroupManager {
   private readonly procs: readonly string[];
   private rssPeak = 0;
 
-  constructor(id: string, name: string, mountRoot: string) {
+  constructor(
+    id: string,
+    name: string,
+    private readonly mountRoot: string,
+  ) {
     this.id = id;
     this.name = name;
     this.p = v2Parent(mountRoot);
@@ -35,7 +38,11 @@ export class CgroupV2Manager implements CgroupManager {
 
   async create(): Promise<void> {
     try {
-      mkdirSync(this.dir);
+      mkdirWithParent(this.dir, () => {
+        // The shared parent was removed while empty: make and enable it again.
+        forgetV2Parent(this.mountRoot);
+        v2Parent(this.mountRoot);
+      });
     } catch (err) {
       if (errnoOf(err) === 'EEXIST') {
         throw new CgroupError(

@@ -16,6 +16,11 @@ export interface V2Parent {
 
 const cache = new Map<string, V2Parent>();
 
+/** Forgets the prepared parent, so the next call makes and enables it again. */
+export function forgetV2Parent(mountRoot: string): void {
+  cache.delete(mountRoot);
+}
+
 function enable(dir: string, wanted: readonly string[]): void {
   const offered = new Set(
     readCgroupFile(`${dir}/cgroup.controllers`, 'cgroup.create').trim().split(' '),

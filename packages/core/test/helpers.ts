@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { initBinaryPath } from '@tsbox/init';
-import { STATE_ROOT } from '../src/index.js';
+import { type RunningContainer, STATE_ROOT } from '../src/index.js';
 
 /** Host pids whose command line contains `needle` (to find escapees by a unique argument). */
 export function hostPidsWithArg(needle: string): number[] {
@@ -119,4 +119,19 @@ export function killByMarker(marker: string): void {
       // already gone
     }
   }
+}
+
+/** Resolves once the workload has printed `text` (it is ready for what the test does next). */
+export function printed(c: RunningContainer, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = '';
+    const on = (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) {
+        c.off('stdout', on);
+        resolve();
+      }
+    };
+    c.on('stdout', on);
+  });
 }

@@ -1,22 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Container, type RunningContainer } from '../src/index.js';
+import { Container } from '../src/index.js';
+import { printed } from './helpers.js';
 
 const box = new Container().timeout('20s');
-
-/** Resolves once the workload has printed `text` (it is ready for what the test does next). */
-function printed(c: RunningContainer, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = '';
-    const on = (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes(text)) {
-        c.off('stdout', on);
-        resolve();
-      }
-    };
-    c.on('stdout', on);
-  });
-}
 
 describe('PID 1', () => {
   it('reaps orphans: none is left a zombie', async () => {

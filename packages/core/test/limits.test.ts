@@ -2,14 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import PQueue from 'p-queue';
 import { describe, expect, it } from 'vitest';
-import {
-  CgroupError,
-  Container,
-  cpuPercent,
-  InvalidSpecError,
-  type RunningContainer,
-} from '../src/index.js';
-import { stateEntries, tsboxInitPids } from './helpers.js';
+import { CgroupError, Container, cpuPercent, InvalidSpecError } from '../src/index.js';
+import { printed, stateEntries, tsboxInitPids } from './helpers.js';
 
 // These run the real kernel's cgroup controllers (v1 on the development machines;
 // the v2 driver's own suite runs in a v2-only VM, scripts/cgroup2-vm.sh).
@@ -31,20 +25,6 @@ function tsboxCgroups(): string[] {
     }
   }
   return found;
-}
-
-function printed(c: RunningContainer, text: string): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = '';
-    const on = (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes(text)) {
-        c.off('stdout', on);
-        resolve();
-      }
-    };
-    c.on('stdout', on);
-  });
 }
 
 const box = new Container().timeout('30s');

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 # Benches run one after the other, each a plain-ESM Node script in bench/.
 # Later issues add theirs here.
-BENCHES=(start-latency limits image network network-attach)
+BENCHES=(start-latency limits image import network network-attach)
 
 if [[ $EUID -ne 0 ]]; then
   echo "bench: must run as root (namespaces, cgroups, crun/runc)" >&2

@@ -128,8 +128,13 @@ describe('ImageBuilder', () => {
   it('validates before doing anything', async () => {
     const work = dirs.make();
     const store = new ImageStore({ root: join(work, 'store') });
-    expect(() => ImageBuilder.create().workdir('relative')).toThrow(OverlayError);
+    expect(() => ImageBuilder.create().workdir('')).toThrow(OverlayError);
     expect(() => ImageBuilder.create().run([])).toThrow(OverlayError);
+    expect(() => new ImageBuilder().run('')).toThrow(OverlayError);
+    expect(() => new ImageBuilder().copy(['a', 'b'], '/dir')).toThrow(OverlayError);
+    expect(() => new ImageBuilder().copy('../up', '/x', { context: work })).toThrow(
+      expect.objectContaining({ code: 'ERR_TSBOX_OVERLAY_UNSAFE_PATH' }),
+    );
     const err = await buildImage(store, ImageBuilder.create().from('x').run(['true'])).catch(
       (e: unknown) => e,
     );

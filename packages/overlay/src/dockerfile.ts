@@ -384,7 +384,7 @@ class DockerfileParser {
     }
     const sources = list.map((src) => {
       if (/[*?[]/.test(src)) this.fail(`wildcards are not supported: ${src}`);
-      const rel = posix.normalize(src.replace(/^\/+/, '') || '.');
+      const rel = posix.normalize(src.replace(/^\/+/, '') || '.').replace(/(.)\/+$/, '$1');
       if (rel === '..' || rel.startsWith('../')) {
         this.fail(`${src} is outside the build context`);
       }

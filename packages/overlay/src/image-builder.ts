@@ -216,7 +216,7 @@ export class ImageBuilder {
       return this.#add({ kind: 'copy', sources: list.map((s) => resolve(s)), dest: normDest });
     }
     const sources = list.map((s) => {
-      const rel = posix.normalize(s.replace(/^\/+/, '') || '.');
+      const rel = posix.normalize(s.replace(/^\/+/, '') || '.').replace(/(.)\/+$/, '$1');
       if (rel === '..' || rel.startsWith('../')) {
         throw new OverlayError(
           'ERR_TSBOX_OVERLAY_UNSAFE_PATH',

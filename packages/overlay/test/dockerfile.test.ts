@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Dockerfile text, where ${VAR} is substitution.
 // The Dockerfile parser: pure, no files, no root.
 import { describe, expect, it } from 'vitest';
 import {

@@ -225,7 +225,25 @@ class WordLexer {
   }
 }
 
-/** Parses a Dockerfile into a base reference and build steps. Pure: reads no files. */
+/**
+ * Parses a Dockerfile into a base reference and build steps. Pure: reads no files.
+ *
+ * Supported: `FROM <image>` or `FROM scratch` (one stage), `RUN`, `CMD` and `ENTRYPOINT`
+ * (shell form runs `/bin/sh -c <text>`; exec form is a JSON array of strings), `COPY
+ * <src>... <dest>` (or its JSON form; sources relative to the context, no `..` out of it,
+ * no wildcards), `ENV` and `LABEL` (`k=v ...` or the legacy `k value`), `WORKDIR`
+ * (relative to the previous one), `USER`, and `ARG name[=default]` (`buildArgs` win;
+ * ARGs before `FROM` serve `FROM` only unless declared again after it; an ARG reaches
+ * later `RUN`s as an environment variable, not the image). `$VAR`, `${VAR}`,
+ * `${VAR:-x}` and `${VAR:+x}` are substituted from ARGs and the Dockerfile's ENVs (ENV
+ * wins) in FROM, COPY, ENV, ARG, LABEL, WORKDIR and USER, with Docker's quoting (`'...'`
+ * literal, `"..."` and `\` escapes); RUN, CMD and ENTRYPOINT are left to the shell.
+ * Lines ending in `\` continue; `#` lines are comments; keywords are case-insensitive.
+ *
+ * @throws DockerfileError for anything else (ADD, EXPOSE, HEALTHCHECK, VOLUME, SHELL,
+ *   multi-stage builds, heredocs, instruction flags, unknown keywords, bad JSON...),
+ *   naming the line and instruction.
+ */
 export function parseDockerfile(text: string, options: DockerfileOptions = {}): ParsedDockerfile {
   return new DockerfileParser(options.buildArgs ?? {}).parse(splitInstructions(text));
 }

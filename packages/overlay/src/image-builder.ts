@@ -611,7 +611,7 @@ async function copyStep(
  * components that exist resolved inside `root`: an absolute link target starts again at
  * `root`, and `..` stops there, so nothing resolves to a host path outside the image.
  */
-export function resolveInRoot(root: string, path: string): string {
+function resolveInRoot(root: string, path: string): string {
   const todo = path.split('/').filter((p) => p !== '' && p !== '.');
   const done: string[] = [];
   let links = 0;

@@ -22,16 +22,21 @@ export {
   type BuildRunner,
   type BuildStep,
   buildImage,
+  type CopyOptions,
   DEFAULT_STORE_ROOT,
+  DockerfileError,
+  type DockerfileOptions,
   ImageBuilder,
   type ImageConfig,
   type ImageRecord,
-  ImageStore,
   type ImageStoreOptions,
   type ImportOptions,
   type ImportProgress,
   OverlayError,
+  parseDockerfile,
   probeOverlay,
+  type RunStepOptions,
+  SCRATCH,
 } from '@tsbox/overlay';
 export { BuildStepError, containerBuildRunner } from './build-runner.js';
 export { Container, type MountOptions } from './container.js';
@@ -45,6 +50,7 @@ export {
   TsboxError,
 } from './errors.js';
 export { type GcReport, gc } from './gc.js';
+export { ImageStore } from './image-store.js';
 export {
   DEFAULT_NETWORK_BRIDGE,
   DEFAULT_NETWORK_NAME,

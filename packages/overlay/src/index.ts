@@ -15,14 +15,25 @@ export {
   teardownContainerRootfs,
 } from './container-rootfs.js';
 export { type Digest, isDigest, sha256 } from './digest.js';
+export {
+  DockerfileError,
+  type DockerfileInstruction,
+  type DockerfileOptions,
+  type ParsedDockerfile,
+  parseDockerfile,
+  splitInstructions,
+} from './dockerfile.js';
 export { OverlayError, type OverlayErrorCode, type OverlayErrorContext } from './errors.js';
 export {
   type BuildOptions,
   type BuildRunner,
   type BuildStep,
   buildImage,
+  type CopyOptions,
   ImageBuilder,
   mergeEnv,
+  type RunStepOptions,
+  SCRATCH,
 } from './image-builder.js';
 export {
   defaultArgv,

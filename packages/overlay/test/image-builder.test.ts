@@ -125,11 +125,38 @@ describe('ImageBuilder', () => {
     expect(fs.readdirSync(work).filter((n) => n.startsWith('tsbox-'))).toEqual([]);
   });
 
+  it("config steps follow Docker's rules, and the same build gives the same image", async () => {
+    const work = dirs.make();
+    const store = new ImageStore({ root: join(work, 'store') });
+    // Base config: Entrypoint ["/bin/sh","-c"], Cmd ["cat /etc/greeting"], WorkingDir /data.
+    const base = await store.import(makeDockerArchive(work, makeLayers(work)).tar);
+    const relative = await buildImage(
+      store,
+      new ImageBuilder().from(base).workdir('app').workdir('../srv').entrypoint(['/bin/echo']),
+    );
+    // A relative workdir builds on the previous one; a new entrypoint drops the base's cmd.
+    expect(relative.config).toMatchObject({
+      workingDir: '/data/srv',
+      entrypoint: ['/bin/echo'],
+      cmd: [],
+    });
+    const keep = new ImageBuilder().from(base).cmd(['x']).entrypoint(['/bin/echo']);
+    const kept = await buildImage(store, keep, { name: 'kept:1' });
+    // A cmd set earlier in the same build survives the entrypoint.
+    expect(kept.config).toMatchObject({ entrypoint: ['/bin/echo'], cmd: ['x'] });
+    expect((await buildImage(store, keep, { name: 'kept:1' })).id).toBe(kept.id);
+  });
+
   it('validates before doing anything', async () => {
     const work = dirs.make();
     const store = new ImageStore({ root: join(work, 'store') });
-    expect(() => ImageBuilder.create().workdir('relative')).toThrow(OverlayError);
+    expect(() => ImageBuilder.create().workdir('')).toThrow(OverlayError);
     expect(() => ImageBuilder.create().run([])).toThrow(OverlayError);
+    expect(() => new ImageBuilder().run('')).toThrow(OverlayError);
+    expect(() => new ImageBuilder().copy(['a', 'b'], '/dir')).toThrow(OverlayError);
+    expect(() => new ImageBuilder().copy('../up', '/x', { context: work })).toThrow(
+      expect.objectContaining({ code: 'ERR_TSBOX_OVERLAY_UNSAFE_PATH' }),
+    );
     const err = await buildImage(store, ImageBuilder.create().from('x').run(['true'])).catch(
       (e: unknown) => e,
     );

@@ -120,12 +120,15 @@ export const NFPROTO_IPV4 = 2;
 export const NFT_MSG_NEWTABLE = 0;
 export const NFT_MSG_GETTABLE = 1;
 export const NFT_MSG_DELTABLE = 2;
+export const NFT_MSG_GETCHAIN = 4;
 export const NFT_MSG_NEWSETELEM = 12;
 export const NFT_MSG_GETSETELEM = 13;
 export const NFT_MSG_DELSETELEM = 14;
 
 // NFTA_* attributes.
 export const NFTA_TABLE_NAME = 1;
+export const NFTA_CHAIN_TABLE = 1;
+export const NFTA_CHAIN_NAME = 3;
 export const NFTA_SET_ELEM_LIST_TABLE = 1;
 export const NFTA_SET_ELEM_LIST_SET = 2;
 export const NFTA_SET_ELEM_LIST_ELEMENTS = 3;

@@ -16,9 +16,12 @@ import {
   NFNETLINK_V0,
   NFNL_SUBSYS_NFTABLES,
   NFT_MSG_DELSETELEM,
+  NFT_MSG_GETCHAIN,
   NFT_MSG_GETSETELEM,
   NFT_MSG_GETTABLE,
   NFT_MSG_NEWSETELEM,
+  NFTA_CHAIN_NAME,
+  NFTA_CHAIN_TABLE,
   NFTA_DATA_VALUE,
   NFTA_LIST_ELEM,
   NFTA_SET_ELEM_DATA,
@@ -145,6 +148,16 @@ export function getTable(family: number, table: string): NetlinkRequest {
     body: body(family),
     attributes: [attr.string(NFTA_TABLE_NAME, table)],
     subject: `table ${table}`,
+  };
+}
+
+/** `NFT_MSG_GETCHAIN` for one chain of a table (answered with the chain, or `ENOENT`). */
+export function getChain(family: number, table: string, chain: string): NetlinkRequest {
+  return {
+    type: nftablesType(NFT_MSG_GETCHAIN),
+    body: body(family),
+    attributes: [attr.string(NFTA_CHAIN_TABLE, table), attr.string(NFTA_CHAIN_NAME, chain)],
+    subject: `chain ${table} ${chain}`,
   };
 }
 

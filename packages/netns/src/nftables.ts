@@ -58,6 +58,7 @@ import { checkInterfaceName } from './names.js';
 import { describeNetns, type NetnsTarget } from './netns.js';
 import {
   deleteSetElements,
+  getChain,
   getTable,
   inetServiceKey,
   ipv4ServiceValue,
@@ -372,6 +373,22 @@ export class NatTable {
     try {
       this.withSocket('nft.list', (socket) =>
         socket.request(getTable(NFPROTO_IPV4, this.table), 'nft.list'),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof NftablesError && error.errno === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Whether the table has a chain called `chain` (one netlink request), e.g. one a
+   * caller added beside tsbox's own with `nft`. `false` also when the table is missing.
+   */
+  async hasChain(chain: string): Promise<boolean> {
+    try {
+      this.withSocket('nft.list', (socket) =>
+        socket.request(getChain(NFPROTO_IPV4, this.table, chain), 'nft.list'),
       );
       return true;
     } catch (error) {

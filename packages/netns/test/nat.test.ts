@@ -72,6 +72,8 @@ describe('published ports and masquerade with nftables', () => {
   it('publishes TCP and UDP ports on the host loopback to a container', async () => {
     const { host, container, network, attachment, nat } = await hostWithContainer();
     await nat.ensure(); // idempotent
+    expect(await nat.hasChain('postrouting')).toBe(true);
+    expect(await nat.hasChain('localnet_guard')).toBe(false);
     enableRouteLocalnet(network.bridge, { pid: host.pid });
     expect(readNetSysctl(`ipv4/conf/${network.bridge}/route_localnet`, { pid: host.pid })).toBe(
       '1',
@@ -160,6 +162,7 @@ describe('published ports and masquerade with nftables', () => {
 
     await nat.remove();
     expect(await nat.exists()).toBe(false);
+    expect(await nat.hasChain('postrouting')).toBe(false);
     await nat.remove();
   });
 

@@ -171,6 +171,19 @@ describe('published ports and masquerade with nftables', () => {
     cleanup.add(() => host.kill());
     const nat = new NatTable({ table: element.table, netns: { pid: host.pid } });
     cleanup.add(() => nat.remove());
+    // No table yet: publishing fails with the kernel's ENOENT, unpublishing has nothing to do.
+    const port = {
+      protocol: 'tcp',
+      hostPort: element.hostPort,
+      containerAddress: element.containerAddress,
+      containerPort: element.containerPort,
+    } as const;
+    await expect(nat.publish([port])).rejects.toMatchObject({
+      code: 'ERR_TSBOX_NFTABLES',
+      errno: 'ENOENT',
+      stage: 'nft.publish',
+    });
+    await nat.unpublish([port]);
     await nat.ensure();
     using socket = NetlinkSocket.open({ protocol: NETLINK_NETFILTER, netns: { pid: host.pid } });
     // The literal messages of nft-bytes.ts, sent as they are (only the seq is ours).
@@ -184,14 +197,7 @@ describe('published ports and masquerade with nftables', () => {
     expect(socket.batch([add], NFNL_SUBSYS_NFTABLES, 'test.add')).toEqual([undefined]);
     const listed = `${element.hostPort} : ${element.containerAddress} . ${element.containerPort}`;
     expect(nftMap(host.pid, element.table, 'tcp')).toEqual([listed]);
-    expect(await nat.listPublished()).toEqual([
-      {
-        protocol: 'tcp',
-        hostPort: element.hostPort,
-        containerAddress: element.containerAddress,
-        containerPort: element.containerPort,
-      },
-    ]);
+    expect(await nat.listPublished()).toEqual([port]);
     const [again] = socket.batch([add], NFNL_SUBSYS_NFTABLES, 'test.add');
     expect(again).toMatchObject({ code: 'ERR_TSBOX_NETLINK', errno: 'EEXIST', stage: 'test.add' });
 

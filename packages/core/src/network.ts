@@ -290,6 +290,8 @@ export function ensureNatTable(N: Netns): Promise<void> {
 }
 
 async function ensureLocalnetGuard(N: Netns, table: string): Promise<void> {
+  // Made once per boot: a netlink look-up spares every later process an nft spawn.
+  if (await natTable(N).hasChain('localnet_guard')) return;
   const script = [
     `create chain ip ${table} localnet_guard { type filter hook input priority filter; policy accept; }`,
     `add rule ip ${table} localnet_guard iifname != "lo" ip daddr 127.0.0.0/8 ct status dnat accept`,

@@ -26,7 +26,6 @@ import {
   ownerIdentity,
   readMembers,
   removeMember,
-  runNft,
   writeMember,
 } from './network.js';
 import type { ContainerResource, ResourceContext } from './resources.js';
@@ -185,19 +184,20 @@ async function attachToNetwork(
 }
 
 /**
- * Unpublishes this container's ports. The fast path is one `nft` transaction
+ * Unpublishes this container's ports. The fast path is one nfnetlink transaction
  * deleting the keys this container published (nothing else removes them while
- * this process lives). If it fails (an entry already gone: the whole
- * transaction is refused), only entries that still point at this container are
- * deleted, so another container's port is never touched.
+ * this process lives). If a key is already gone (the kernel then applies none of
+ * the deletions), only entries that still point at this container are deleted,
+ * so another container's port is never touched.
  */
 async function unpublishOwn(N: Netns, ports: readonly PublishedPort[]): Promise<void> {
   const nat = natTable(N);
-  const script = ports
-    .map((p) => `delete element ip ${nat.table} ${p.protocol}_ports { ${p.hostPort} }`)
-    .join('\n');
-  const { code } = await runNft(N, 'nft.unpublish', script);
-  if (code === 0) return;
+  try {
+    await nat.unpublish(ports, { strict: true });
+    return;
+  } catch (error) {
+    if (!(error instanceof N.NftablesError && error.errno === 'ENOENT')) throw error;
+  }
   const current = await nat.listPublished();
   const own = ports.filter((p) =>
     current.some(

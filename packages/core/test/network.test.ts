@@ -216,6 +216,8 @@ describe('networking', () => {
       echoServer(8080, 5353),
     );
     expect(web.ip).toMatch(/^10\.213\./);
+    // Published over nfnetlink; the nft binary lists both elements.
+    expect(publishedTo(new Set([web.ip ?? '']))).toEqual([`${tcpPort}/tcp`, `${udpPort}/udp`]);
     expect(await hostTcp(tcpPort, 'hello')).toBe('tcp:hello');
     expect(await hostUdp(udpPort, 'hi')).toBe('udp:hi');
 

@@ -1,7 +1,8 @@
 /**
  * Numeric constants from the Linux UAPI headers this package speaks
  * (`linux/netlink.h`, `linux/rtnetlink.h`, `linux/if_link.h`, `linux/if_addr.h`,
- * `linux/veth.h`, `linux/if.h`, `linux/socket.h`). Only what tsbox uses; values are
+ * `linux/veth.h`, `linux/if.h`, `linux/socket.h`, `linux/netfilter/nfnetlink.h`,
+ * `linux/netfilter/nf_tables.h`). Only what tsbox uses; values are
  * ABI and never change.
  *
  * @internal
@@ -15,6 +16,7 @@ export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const NETLINK_ROUTE = 0;
+export const NETLINK_NETFILTER = 12;
 export const SOL_SOCKET = 1;
 export const SO_RCVTIMEO = 20;
 export const SO_SNDBUF = 7;
@@ -102,3 +104,40 @@ export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;
 export const RTN_UNICAST = 1;
+
+// nfnetlink (linux/netfilter/nfnetlink.h): batches and the nf_tables subsystem.
+/** `NLMSG_MIN_TYPE`: opens a transaction; `nfgenmsg.res_id` names the subsystem. */
+export const NFNL_MSG_BATCH_BEGIN = 0x10;
+/** Commits the transaction opened by {@link NFNL_MSG_BATCH_BEGIN}. */
+export const NFNL_MSG_BATCH_END = 0x11;
+export const NFNL_SUBSYS_NFTABLES = 10;
+export const NFNETLINK_V0 = 0;
+/** `nfgenmsg.nfgen_family` of the `ip` table family. */
+export const NFPROTO_IPV4 = 2;
+
+// nf_tables message types (enum nf_tables_msg_types), combined with the
+// subsystem as `NFNL_SUBSYS_NFTABLES << 8 | type`.
+export const NFT_MSG_NEWTABLE = 0;
+export const NFT_MSG_GETTABLE = 1;
+export const NFT_MSG_DELTABLE = 2;
+export const NFT_MSG_GETCHAIN = 4;
+export const NFT_MSG_NEWSETELEM = 12;
+export const NFT_MSG_GETSETELEM = 13;
+export const NFT_MSG_DELSETELEM = 14;
+
+// NFTA_* attributes.
+export const NFTA_TABLE_NAME = 1;
+export const NFTA_CHAIN_TABLE = 1;
+export const NFTA_CHAIN_NAME = 3;
+export const NFTA_SET_ELEM_LIST_TABLE = 1;
+export const NFTA_SET_ELEM_LIST_SET = 2;
+export const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
+/** One element inside {@link NFTA_SET_ELEM_LIST_ELEMENTS} (a repeated, nested attribute). */
+export const NFTA_LIST_ELEM = 1;
+export const NFTA_SET_ELEM_KEY = 1;
+export const NFTA_SET_ELEM_DATA = 2;
+export const NFTA_SET_ELEM_FLAGS = 3;
+/** The value inside a `KEY`/`DATA` attribute (`struct nft_data`). */
+export const NFTA_DATA_VALUE = 1;
+/** nf_tables data registers are 4 bytes: each field of a concatenation is padded to one or more. */
+export const NFT_REG32_SIZE = 4;

@@ -82,6 +82,7 @@ export {
   NftablesError,
   type PortProtocol,
   type PublishedPort,
+  type UnpublishOptions,
 } from './nftables.js';
 export { type NetworkingProbe, type ProbeResult, probeNetworking } from './probe.js';
 export { addRoute, deleteRoute, listRoutes, type Route, type RouteSpec } from './route.js';
@@ -92,5 +93,5 @@ export {
   type NetlinkSocketOptions,
 } from './socket.js';
 export type { FieldKind, StructCodec, StructValue } from './struct.js';
-export { ifaddrmsg, ifinfomsg, nlmsghdr, rtmsg } from './structs.js';
+export { ifaddrmsg, ifinfomsg, nfgenmsg, nlmsghdr, rtmsg } from './structs.js';
 export { enableRouteLocalnet, readNetSysctl, setIpForwarding, writeNetSysctl } from './sysctl.js';

@@ -72,6 +72,8 @@ export function encodeAttributes(attributes: readonly Attribute[]): Buffer {
  */
 export class AttributeMap {
   private readonly values = new Map<number, Buffer>();
+  /** Types that occur more than once, with every value in order (nftables' `NFTA_LIST_ELEM`). */
+  private readonly repeated = new Map<number, Buffer[]>();
 
   constructor(source: Buffer, offset = 0, end = source.length) {
     let at = offset;
@@ -79,7 +81,14 @@ export class AttributeMap {
       const length = source.readUInt16LE(at);
       if (length < ATTR_HEADER || at + length > end) break;
       const type = source.readUInt16LE(at + 2) & NLA_TYPE_MASK;
-      this.values.set(type, source.subarray(at + ATTR_HEADER, at + length));
+      const value = source.subarray(at + ATTR_HEADER, at + length);
+      const previous = this.values.get(type);
+      if (previous !== undefined) {
+        const list = this.repeated.get(type);
+        if (list) list.push(value);
+        else this.repeated.set(type, [previous, value]);
+      }
+      this.values.set(type, value);
       at += align(length);
     }
   }
@@ -90,6 +99,14 @@ export class AttributeMap {
 
   bytes(type: number): Buffer | undefined {
     return this.values.get(type);
+  }
+
+  /** Every value of a type that may repeat in one list, in order (empty when absent). */
+  all(type: number): Buffer[] {
+    const list = this.repeated.get(type);
+    if (list) return [...list];
+    const one = this.values.get(type);
+    return one === undefined ? [] : [one];
   }
 
   u8(type: number): number | undefined {

@@ -6,7 +6,7 @@
  * published ports are elements of two maps (`tcp_ports`, `udp_ports`:
  * host port → container address . port), masqueraded networks elements of a set
  * (`masq_nets`), networks isolated from each other elements of another
- * (`isolated_nets`). Adding or removing a container's ports is one `nft`
+ * (`isolated_nets`). Adding or removing a container's ports is one nf_tables
  * transaction on those elements, so rules never need handles and concurrent
  * containers never edit the same rule.
  *
@@ -32,14 +32,45 @@
  * Publishing on `127.0.0.1` also needs `route_localnet` on the bridge
  * ({@link enableRouteLocalnet}); the loopback masquerade rule above makes the
  * container's replies come back. Outbound masquerade needs `ip_forward`
- * ({@link setIpForwarding}). The `nft` binary (Debian package `nftables`) is run
- * per call, under `nsenter --net` when a namespace is given.
+ * ({@link setIpForwarding}).
+ *
+ * What happens per container — publishing, unpublishing, listing ports, checking
+ * that the table exists — speaks nfnetlink directly (a `NETLINK_NETFILTER` socket,
+ * one batch per call, see `nfnetlink.ts`): no process is spawned. What happens once
+ * per boot or per network — creating the table with its chains and rules, adding a
+ * network's subnet to the interval sets — runs the `nft` binary (Debian package
+ * `nftables`), under `nsenter --net` when a namespace is given: writing rules
+ * means encoding nf_tables expressions, and interval sets need nft's range
+ * bookkeeping, for steps that are rare.
  */
 import { spawn } from 'node:child_process';
-import { InvalidNetworkInputError } from './errors.js';
-import { parseIp, Subnet } from './ip.js';
+import {
+  NETLINK_NETFILTER,
+  NFNL_SUBSYS_NFTABLES,
+  NFPROTO_IPV4,
+  NFT_MSG_DELTABLE,
+  NFTA_TABLE_NAME,
+} from './constants.js';
+import { InvalidNetworkInputError, NetlinkError } from './errors.js';
+import { formatIp, parseIp, Subnet } from './ip.js';
+import { attr } from './message.js';
 import { checkInterfaceName } from './names.js';
 import { describeNetns, type NetnsTarget } from './netns.js';
+import {
+  deleteSetElements,
+  getChain,
+  getTable,
+  inetServiceKey,
+  ipv4ServiceValue,
+  listSetElements,
+  newSetElements,
+  nftablesType,
+  parseSetElements,
+  type SetElement,
+  type SetRef,
+} from './nfnetlink.js';
+import { type NetlinkRequest, NetlinkSocket } from './socket.js';
+import { nfgenmsg } from './structs.js';
 
 /** A port protocol nftables maps are kept for. */
 export type PortProtocol = 'tcp' | 'udp';
@@ -57,33 +88,48 @@ export interface PublishedPort {
 export interface NatTableOptions {
   /** Table name in family `ip` (default `'tsbox'`). */
   table?: string;
-  /** Run `nft` in this network namespace instead of the caller's. */
+  /** Act on the tables of this network namespace instead of the caller's. */
   netns?: NetnsTarget;
-  /** The nft binary (default `'nft'`, found on PATH). */
+  /** The nft binary (default `'nft'`, found on PATH), for the steps that run it. */
   nft?: string;
-  /** Kill `nft` after this long (ms, default 10000). */
+  /** Kill `nft`, or give up waiting for the kernel's netlink reply, after this long (ms, default 10000). */
   timeoutMs?: number;
 }
 
-/** `nft` failed. `errno` is `'EEXIST'` / `'ENOENT'` when nft reported one of those. */
+/** Options of {@link NatTable.unpublish}. */
+export interface UnpublishOptions {
+  /**
+   * Fail with `ENOENT` (removing nothing) when a port is not published, instead of
+   * skipping it. Default `false`.
+   */
+  strict?: boolean;
+}
+
+/**
+ * nftables refused a change, or `nft` failed. `errno` is the kernel's errno name
+ * (`'EEXIST'`: a host port is already published; `'ENOENT'`: no such element or
+ * table), from the netlink reply or parsed from nft's message.
+ */
 export class NftablesError extends Error {
   readonly code = 'ERR_TSBOX_NFTABLES' as const;
   /** `'nft.ensure'`, `'nft.publish'`, `'nft.unpublish'`, `'nft.masquerade'`, ... */
   readonly stage: string;
   readonly errno: string | undefined;
-  /** nft's own message. */
+  /** nft's own message; empty for a change made over netlink (see `cause`). */
   readonly stderr: string;
 
-  constructor(stage: string, message: string, stderr: string, cause?: unknown) {
+  constructor(stage: string, message: string, stderr: string, cause?: unknown, errno?: string) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'NftablesError';
     this.stage = stage;
     this.stderr = stderr;
-    this.errno = /File exists/.test(stderr)
-      ? 'EEXIST'
-      : /No such file or directory/.test(stderr)
-        ? 'ENOENT'
-        : undefined;
+    this.errno =
+      errno ??
+      (/File exists/.test(stderr)
+        ? 'EEXIST'
+        : /No such file or directory/.test(stderr)
+          ? 'ENOENT'
+          : undefined);
   }
 }
 
@@ -106,6 +152,8 @@ export class NatTable {
    * race, which is then success). Idempotent.
    */
   async ensure(): Promise<void> {
+    // Over netlink, so a process whose table already exists spawns nothing.
+    if (await this.exists()) return;
     const t = `ip ${this.table}`;
     const dnat = (chain: string) => [
       `add rule ${t} ${chain} fib daddr type local dnat ip to tcp dport map @tcp_ports`,
@@ -142,30 +190,64 @@ export class NatTable {
   }
 
   /**
-   * Publishes ports in one transaction (all or none).
-   * @throws {@link NftablesError} `'EEXIST'` when a host port is already published.
+   * Publishes ports in one transaction (all or none): one nfnetlink batch with an
+   * exclusive `NFT_MSG_NEWSETELEM` per port.
+   * @throws {@link NftablesError} `'EEXIST'` when a host port is already published
+   *   (nothing is published then).
    */
   async publish(ports: readonly PublishedPort[]): Promise<void> {
     if (ports.length === 0) return;
-    const lines = ports.map((p) => {
-      const { protocol, hostPort, containerAddress, containerPort } = checkPort(p);
-      return `create element ip ${this.table} ${protocol}_ports { ${hostPort} : ${containerAddress} . ${containerPort} }`;
-    });
-    await this.run('nft.publish', ['-f', '-'], lines.join('\n'));
+    const checked = ports.map(checkPort);
+    const requests = checked.map((p) =>
+      newSetElements(this.mapOf(p.protocol), [portElement(p)], {
+        exclusive: true,
+        subject: `${p.hostPort}/${p.protocol} → ${p.containerAddress}:${p.containerPort} in table ip ${this.table}`,
+      }),
+    );
+    const failures = this.transact(requests, 'nft.publish').filter((e) => e !== undefined);
+    if (failures.length > 0) throw nftablesError('nft.publish', failures);
   }
 
-  /** Unpublishes host ports; ports that are not published are skipped. */
-  async unpublish(ports: readonly Pick<PublishedPort, 'protocol' | 'hostPort'>[]): Promise<void> {
-    const published = await this.listPublished();
-    const present = ports.filter((p) =>
-      published.some((q) => q.protocol === p.protocol && q.hostPort === p.hostPort),
-    );
-    if (present.length === 0) return;
-    const lines = present.map((p) => {
-      checkProtocol(p.protocol);
-      return `delete element ip ${this.table} ${p.protocol}_ports { ${checkPortNumber(p.hostPort, 'hostPort')} }`;
-    });
-    await this.run('nft.unpublish', ['-f', '-'], lines.join('\n'));
+  /**
+   * Unpublishes host ports in one transaction (one `NFT_MSG_DELSETELEM` per port).
+   * Ports that are not published are skipped, unless `options.strict`.
+   * @throws {@link NftablesError} `'ENOENT'` with `strict` when a port is not
+   *   published (nothing is removed then).
+   */
+  async unpublish(
+    ports: readonly Pick<PublishedPort, 'protocol' | 'hostPort'>[],
+    options: UnpublishOptions = {},
+  ): Promise<void> {
+    let pending: Pick<PublishedPort, 'protocol' | 'hostPort'>[] = [];
+    for (const p of ports) {
+      const protocol = checkProtocol(p.protocol);
+      const hostPort = checkPortNumber(p.hostPort, 'hostPort');
+      if (!pending.some((q) => q.protocol === protocol && q.hostPort === hostPort)) {
+        pending.push({ protocol, hostPort });
+      }
+    }
+    // The kernel checks every request of a batch and reports each failure, but
+    // applies none if one fails: resend without the ports it reported missing.
+    // Each round drops at least one port, so this ends.
+    while (pending.length > 0) {
+      const results = this.transact(
+        pending.map((p) =>
+          deleteSetElements(this.mapOf(p.protocol), [inetServiceKey.encode({ port: p.hostPort })], {
+            subject: `${p.hostPort}/${p.protocol} in table ip ${this.table}`,
+          }),
+        ),
+        'nft.unpublish',
+      );
+      const failures = results.filter((e) => e !== undefined);
+      if (failures.length === 0) return;
+      if (options.strict || failures.some((e) => e.errno !== 'ENOENT')) {
+        throw nftablesError(
+          'nft.unpublish',
+          failures.filter((e) => options.strict || e.errno !== 'ENOENT'),
+        );
+      }
+      pending = pending.filter((_, i) => results[i] === undefined);
+    }
   }
 
   /**
@@ -180,26 +262,18 @@ export class NatTable {
     return ports;
   }
 
-  /** The ports currently published through this table. */
+  /**
+   * The ports currently published through this table (a netlink dump of each map).
+   * @throws {@link NftablesError} `'ENOENT'` when the table does not exist.
+   */
   async listPublished(): Promise<PublishedPort[]> {
     const out: PublishedPort[] = [];
-    for (const protocol of ['tcp', 'udp'] as const) {
-      const json = await this.run('nft.list', [
-        '-j',
-        'list',
-        'map',
-        'ip',
-        this.table,
-        `${protocol}_ports`,
-      ]);
-      for (const entry of parseNftJson(json)) {
-        const elements = (entry.map?.elem ?? []) as [number, { concat: [string, number] }][];
-        for (const [hostPort, target] of elements) {
-          const [containerAddress, containerPort] = target.concat;
-          out.push({ protocol, hostPort, containerAddress, containerPort });
-        }
+    this.withSocket('nft.list', (socket) => {
+      for (const protocol of ['tcp', 'udp'] as const) {
+        const replies = socket.dump(listSetElements(this.mapOf(protocol)), 'nft.list');
+        for (const element of parseSetElements(replies)) out.push(portOf(protocol, element));
       }
-    }
+    });
     return out;
   }
 
@@ -294,10 +368,28 @@ export class NatTable {
     return out;
   }
 
-  /** Whether the table exists. */
+  /** Whether the table exists (one netlink request). */
   async exists(): Promise<boolean> {
     try {
-      await this.run('nft.list', ['list', 'table', 'ip', this.table]);
+      this.withSocket('nft.list', (socket) =>
+        socket.request(getTable(NFPROTO_IPV4, this.table), 'nft.list'),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof NftablesError && error.errno === 'ENOENT') return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Whether the table has a chain called `chain` (one netlink request), e.g. one a
+   * caller added beside tsbox's own with `nft`. `false` also when the table is missing.
+   */
+  async hasChain(chain: string): Promise<boolean> {
+    try {
+      this.withSocket('nft.list', (socket) =>
+        socket.request(getChain(NFPROTO_IPV4, this.table, chain), 'nft.list'),
+      );
       return true;
     } catch (error) {
       if (error instanceof NftablesError && error.errno === 'ENOENT') return false;
@@ -307,12 +399,48 @@ export class NatTable {
 
   /** Deletes the whole table (all published ports, all masquerading); idempotent. */
   async remove(): Promise<void> {
+    const request: NetlinkRequest = {
+      type: nftablesType(NFT_MSG_DELTABLE),
+      body: nfgenmsg.encode({ family: NFPROTO_IPV4 }),
+      attributes: [attr.string(NFTA_TABLE_NAME, this.table)],
+      subject: `table ip ${this.table}`,
+    };
+    const [failure] = this.transact([request], 'nft.remove');
+    if (failure !== undefined && failure.errno !== 'ENOENT') {
+      throw nftablesError('nft.remove', [failure]);
+    }
+  }
+
+  /** The map of published ports of a protocol. */
+  private mapOf(protocol: PortProtocol): SetRef {
+    return { family: NFPROTO_IPV4, table: this.table, set: `${protocol}_ports` };
+  }
+
+  /**
+   * Runs `fn` with a fresh `NETLINK_NETFILTER` socket in the table's namespace
+   * (a few syscalls; a socket kept open would pin a test's namespace), mapping
+   * netlink failures to {@link NftablesError}.
+   */
+  private withSocket<T>(stage: string, fn: (socket: NetlinkSocket) => T): T {
     try {
-      await this.run('nft.remove', ['delete', 'table', 'ip', this.table]);
+      using socket = NetlinkSocket.open({
+        protocol: NETLINK_NETFILTER,
+        timeoutMs: this.options.timeoutMs ?? 10_000,
+        ...(this.options.netns === undefined ? {} : { netns: this.options.netns }),
+      });
+      return fn(socket);
     } catch (error) {
-      if (error instanceof NftablesError && error.errno === 'ENOENT') return;
+      if (error instanceof NetlinkError) throw nftablesError(stage, [error]);
       throw error;
     }
+  }
+
+  /** One nfnetlink transaction: per request, `undefined` or why it failed. */
+  private transact(
+    requests: readonly NetlinkRequest[],
+    stage: string,
+  ): (NetlinkError | undefined)[] {
+    return this.withSocket(stage, (socket) => socket.batch(requests, NFNL_SUBSYS_NFTABLES, stage));
   }
 
   private run(stage: string, args: string[], input?: string): Promise<string> {
@@ -362,6 +490,37 @@ export class NatTable {
 function nsenterPath(netns: NetnsTarget): string {
   // nsenter opens the path itself; our own fd is reachable through /proc/<our pid>/fd.
   return 'fd' in netns ? `/proc/${process.pid}/fd/${netns.fd}` : describeNetns(netns);
+}
+
+/** The {@link NftablesError} for the failed requests of one netlink exchange. */
+function nftablesError(stage: string, failures: readonly NetlinkError[]): NftablesError {
+  const [first] = failures;
+  if (first === undefined) return new NftablesError(stage, `${stage} failed`, '');
+  const more = failures.length > 1 ? ` (and ${failures.length - 1} more)` : '';
+  return new NftablesError(stage, `${first.message}${more}`, '', first, first.errno);
+}
+
+/** A published port as a map element: host port → container address . port. */
+function portElement(port: PublishedPort): SetElement {
+  return {
+    key: inetServiceKey.encode({ port: port.hostPort }),
+    data: ipv4ServiceValue.encode({
+      address: parseIp(port.containerAddress).bytes.readUInt32BE(0),
+      port: port.containerPort,
+    }),
+  };
+}
+
+function portOf(protocol: PortProtocol, element: SetElement): PublishedPort {
+  const target = ipv4ServiceValue.decode(element.data ?? Buffer.alloc(ipv4ServiceValue.size));
+  const address = Buffer.alloc(4);
+  address.writeUInt32BE(target.address, 0);
+  return {
+    protocol,
+    hostPort: inetServiceKey.decode(element.key).port,
+    containerAddress: formatIp(address),
+    containerPort: target.port,
+  };
 }
 
 interface NftJsonEntry {

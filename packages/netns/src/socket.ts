@@ -1,8 +1,12 @@
 import {
   AF_NETLINK,
+  AF_UNSPEC,
   NETLINK_CAP_ACK,
   NETLINK_EXT_ACK,
   NETLINK_ROUTE,
+  NFNETLINK_V0,
+  NFNL_MSG_BATCH_BEGIN,
+  NFNL_MSG_BATCH_END,
   NLM_F_ACK,
   NLM_F_ACK_TLVS,
   NLM_F_DUMP,
@@ -39,7 +43,7 @@ import {
   type IncomingMessage,
 } from './message.js';
 import { describeNetns, type NetnsTarget, runInNetns } from './netns.js';
-import { nlmsgerr, nlmsghdr, sockaddrNl, timeval64 } from './structs.js';
+import { nfgenmsg, nlmsgerr, nlmsghdr, sockaddrNl, timeval64 } from './structs.js';
 
 /** Options of {@link NetlinkSocket.open}. */
 export interface NetlinkSocketOptions {
@@ -51,6 +55,11 @@ export interface NetlinkSocketOptions {
   netns?: NetnsTarget;
   /** How long a reply may take before the request fails with `EAGAIN` (ms, default 5000). */
   timeoutMs?: number;
+  /**
+   * The netlink family: `NETLINK_ROUTE` (0, the default: links, addresses, routes)
+   * or `NETLINK_NETFILTER` (12: nf_tables, through {@link NetlinkSocket.batch}).
+   */
+  protocol?: number;
 }
 
 /** A request: message type, extra header flags, fixed struct, attributes. */
@@ -109,7 +118,11 @@ export class NetlinkSocket implements Disposable {
   /** Opens a socket in the caller's namespace, or in `options.netns`. */
   static open(options: NetlinkSocketOptions = {}): NetlinkSocket {
     const { netns } = options;
-    const fd = netns === undefined ? createSocket() : runInNetns(netns, () => createSocket());
+    const protocol = options.protocol ?? NETLINK_ROUTE;
+    const fd =
+      netns === undefined
+        ? createSocket(protocol)
+        : runInNetns(netns, () => createSocket(protocol));
     try {
       configure(fd, options.timeoutMs ?? 5000);
     } catch (error) {
@@ -126,7 +139,7 @@ export class NetlinkSocket implements Disposable {
    * @throws {@link NetlinkError} with the kernel's errno name and the request's stage.
    */
   request(request: NetlinkRequest, stage = stageOf(request.type)): IncomingMessage[] {
-    const subject = this.subjectOf(request);
+    const subject = this.subjectOf(request.subject);
     const seq = this.send(request, NLM_F_REQUEST | NLM_F_ACK, stage);
     const replies: IncomingMessage[] = [];
     for (;;) {
@@ -154,8 +167,92 @@ export class NetlinkSocket implements Disposable {
     }
   }
 
+  /**
+   * Sends an nfnetlink transaction: `NFNL_MSG_BATCH_BEGIN` (naming `subsystem`, e.g.
+   * `NFNL_SUBSYS_NFTABLES`), the requests, `NFNL_MSG_BATCH_END`, in one datagram.
+   * The kernel applies all of them or none. Every request asks for an ack, and the
+   * kernel checks every request even after one failed, so the result says, per
+   * request, `undefined` (accepted) or the {@link NetlinkError} it failed with;
+   * when any failed, nothing was applied. A failure of the batch as a whole (no
+   * permission, the commit itself) is reported for every request.
+   */
+  batch(
+    requests: readonly NetlinkRequest[],
+    subsystem: number,
+    stage: string,
+  ): (NetlinkError | undefined)[] {
+    if (requests.length === 0) return [];
+    const marker = nfgenmsg.encode({
+      family: AF_UNSPEC,
+      version: NFNETLINK_V0,
+      resourceId: subsystem,
+    });
+    const begin = this.nextSeq();
+    const parts = [
+      encodeMessage({ type: NFNL_MSG_BATCH_BEGIN, flags: NLM_F_REQUEST, seq: begin, body: marker }),
+    ];
+    const index = new Map<number, number>();
+    for (const [i, request] of requests.entries()) {
+      const seq = this.nextSeq();
+      index.set(seq, i);
+      parts.push(
+        encodeMessage({
+          type: request.type,
+          flags: NLM_F_REQUEST | NLM_F_ACK | (request.flags ?? 0),
+          seq,
+          body: request.body,
+          ...(request.attributes === undefined ? {} : { attributes: request.attributes }),
+        }),
+      );
+    }
+    parts.push(
+      encodeMessage({
+        type: NFNL_MSG_BATCH_END,
+        flags: NLM_F_REQUEST,
+        seq: this.nextSeq(),
+        body: marker,
+      }),
+    );
+    this.sendDatagram(Buffer.concat(parts), stage);
+
+    const results: (NetlinkError | undefined)[] = requests.map(() => undefined);
+    const pending = new Set(index.keys());
+    // The kernel handles the whole batch inside sendto: every ack is queued by now.
+    while (pending.size > 0) {
+      for (const message of this.receive(stage)) {
+        if (message.type !== NLMSG_ERROR) continue;
+        const { error } = nlmsgerr.decode(message.payload);
+        if (message.seq === begin) {
+          // Refused as a whole (EPERM, an unknown subsystem): no per-request acks follow.
+          if (error === 0) continue;
+          const failure = kernelError(
+            error,
+            stage,
+            this.subjectOf(undefined),
+            extAckMessage(message),
+          );
+          return results.map(() => failure);
+        }
+        const i = index.get(message.seq);
+        // Only the first ack of a request counts: a failed commit is reported on the
+        // first request before its own (successful) ack.
+        if (i === undefined || !pending.delete(message.seq)) continue;
+        if (error !== 0) {
+          const request = requests[i] as NetlinkRequest;
+          results[i] = kernelError(
+            error,
+            stage,
+            this.subjectOf(request.subject),
+            extAckMessage(message),
+          );
+        }
+      }
+    }
+    return results;
+  }
+
   private dumpOnce(request: NetlinkRequest, stage: string): IncomingMessage[] {
-    const subject = this.subjectOf(request);
+    const subject = this.subjectOf(request.subject);
     const seq = this.send(request, NLM_F_REQUEST | NLM_F_DUMP, stage);
     const replies: IncomingMessage[] = [];
     for (;;) {
@@ -188,23 +285,31 @@ export class NetlinkSocket implements Disposable {
   }
 
   /** The request's subject, plus the namespace when it is not the caller's own. */
-  private subjectOf(request: NetlinkRequest): string | undefined {
-    if (this.where === 'caller') return request.subject;
-    return request.subject === undefined
-      ? `in ${this.where}`
-      : `${request.subject} in ${this.where}`;
+  private subjectOf(subject: string | undefined): string | undefined {
+    if (this.where === 'caller') return subject;
+    return subject === undefined ? `in ${this.where}` : `${subject} in ${this.where}`;
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) & 0x7fffffff;
+    return this.seq;
   }
 
   private send(request: NetlinkRequest, flags: number, stage: string): number {
-    if (this.fd < 0) throw new NetlinkError(stage, 'The netlink socket is closed');
-    this.seq = (this.seq + 1) & 0x7fffffff;
+    const seq = this.nextSeq();
     const datagram = encodeMessage({
       type: request.type,
       flags: flags | (request.flags ?? 0),
-      seq: this.seq,
+      seq,
       body: request.body,
       ...(request.attributes === undefined ? {} : { attributes: request.attributes }),
     });
+    this.sendDatagram(datagram, stage);
+    return seq;
+  }
+
+  private sendDatagram(datagram: Buffer, stage: string): void {
+    if (this.fd < 0) throw new NetlinkError(stage, 'The netlink socket is closed');
     for (;;) {
       const sent = libc().sendto(
         this.fd,
@@ -214,7 +319,7 @@ export class NetlinkSocket implements Disposable {
         kernelAddress,
         kernelAddress.length,
       );
-      if (sent === datagram.length) return this.seq;
+      if (sent === datagram.length) return;
       if (sent < 0) {
         const error = syscallError('sendto', stage, this.where);
         if (error.errno === EINTR) continue;
@@ -248,8 +353,8 @@ const receiveBuffer = Buffer.alloc(RECEIVE_BUFFER);
 /** The kernel's address: port id 0. */
 const kernelAddress = sockaddrNl.encode({ family: AF_NETLINK, pid: 0, groups: 0 });
 
-function createSocket(): number {
-  const fd = libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+function createSocket(protocol: number): number {
+  const fd = libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd < 0) throw syscallError('socket', 'netlink.socket');
   return fd;
 }

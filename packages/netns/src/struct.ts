@@ -2,14 +2,25 @@
  * A fixed-layout C struct declared once as a list of fields, then encoded and
  * decoded by name: the byte offsets of a kernel struct live in one place.
  * Fields are little-endian host order (netlink uses host order; tsbox runs on
- * little-endian Linux: x86-64, arm64). Fields are laid out without padding, so
- * declare explicit `pad` fields where the C struct has them.
+ * little-endian Linux: x86-64, arm64), except the `*be` kinds: network byte order,
+ * for the few fields the kernel declares `__be16`/`__be32` (`nfgenmsg.res_id`).
+ * Fields are laid out without padding, so declare explicit `pad` fields where the
+ * C struct has them.
  */
 
 /** Wire types a struct field can have (`pad*` fields are zero and not decoded). */
-export type FieldKind = 'u8' | 'u16' | 'u32' | 'i32' | 'pad8' | 'pad16';
+export type FieldKind = 'u8' | 'u16' | 'u32' | 'i32' | 'u16be' | 'u32be' | 'pad8' | 'pad16';
 
-const fieldSize: Record<FieldKind, number> = { u8: 1, u16: 2, u32: 4, i32: 4, pad8: 1, pad16: 2 };
+const fieldSize: Record<FieldKind, number> = {
+  u8: 1,
+  u16: 2,
+  u32: 4,
+  i32: 4,
+  u16be: 2,
+  u32be: 4,
+  pad8: 1,
+  pad16: 2,
+};
 
 /** The decoded (and encodable) value of a struct: every field by name. */
 export type StructValue<F extends readonly (readonly [string, FieldKind])[]> = {
@@ -44,6 +55,8 @@ export function defineStruct<const F extends readonly (readonly [string, FieldKi
       else if (field.kind === 'u16') target.writeUInt16LE(value, at);
       else if (field.kind === 'u32') target.writeUInt32LE(value >>> 0, at);
       else if (field.kind === 'i32') target.writeInt32LE(value, at);
+      else if (field.kind === 'u16be') target.writeUInt16BE(value, at);
+      else if (field.kind === 'u32be') target.writeUInt32BE(value >>> 0, at);
       else target.fill(0, at, at + fieldSize[field.kind]);
     }
     return offset + size;
@@ -64,6 +77,8 @@ export function defineStruct<const F extends readonly (readonly [string, FieldKi
         else if (field.kind === 'u16') out[field.name] = source.readUInt16LE(at);
         else if (field.kind === 'u32') out[field.name] = source.readUInt32LE(at);
         else if (field.kind === 'i32') out[field.name] = source.readInt32LE(at);
+        else if (field.kind === 'u16be') out[field.name] = source.readUInt16BE(at);
+        else if (field.kind === 'u32be') out[field.name] = source.readUInt32BE(at);
       }
       return out as StructValue<F>;
     },

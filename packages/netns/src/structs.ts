@@ -44,6 +44,17 @@ export const rtmsg = defineStruct([
   ['flags', 'u32'],
 ] as const);
 
+/**
+ * `struct nfgenmsg` (linux/netfilter/nfnetlink.h): the fixed part of every
+ * nfnetlink message. `resourceId` is big-endian: the subsystem on a batch
+ * begin/end message (`NFNL_SUBSYS_NFTABLES`), else 0.
+ */
+export const nfgenmsg = defineStruct([
+  ['family', 'u8'],
+  ['version', 'u8'],
+  ['resourceId', 'u16be'],
+] as const);
+
 /** `struct sockaddr_nl` (linux/netlink.h). */
 export const sockaddrNl = defineStruct([
   ['family', 'u16'],

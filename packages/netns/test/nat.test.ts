@@ -1,19 +1,39 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { NETLINK_NETFILTER, NFNL_SUBSYS_NFTABLES } from '../src/constants.js';
 import {
   attach,
   enableRouteLocalnet,
   ensureBridgeNetwork,
   NatTable,
+  NetlinkSocket,
   NftablesError,
   Rtnetlink,
   readNetSysctl,
   setIpForwarding,
 } from '../src/index.js';
+import { decodeMessages } from '../src/message.js';
 import { Cleanup, createTestNetns, randomOctet } from './helpers.js';
+import { delSetElemMessage, element, newSetElemMessage } from './nft-bytes.js';
 import { tcpRoundTrip } from './tcp.js';
+
+/** A port map as the nft binary lists it (independent of the code under test). */
+function nftMap(pid: number, table: string, protocol: 'tcp' | 'udp'): string[] {
+  const out = execFileSync(
+    'nsenter',
+    [`--net=/proc/${pid}/ns/net`, 'nft', '-j', 'list', 'map', 'ip', table, `${protocol}_ports`],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  const json = JSON.parse(out) as {
+    nftables: { map?: { elem?: [number, { concat: [string, number] }][] } }[];
+  };
+  return json.nftables
+    .flatMap((x) => x.map?.elem ?? [])
+    .map(([port, { concat }]) => `${port} : ${concat[0]} . ${concat[1]}`);
+}
 
 // Everything here happens inside namespaces the test creates: a stand-in "host"
 // namespace with its own bridge and nftables, a container, and an "outside"
@@ -52,6 +72,8 @@ describe('published ports and masquerade with nftables', () => {
   it('publishes TCP and UDP ports on the host loopback to a container', async () => {
     const { host, container, network, attachment, nat } = await hostWithContainer();
     await nat.ensure(); // idempotent
+    expect(await nat.hasChain('postrouting')).toBe(true);
+    expect(await nat.hasChain('localnet_guard')).toBe(false);
     enableRouteLocalnet(network.bridge, { pid: host.pid });
     expect(readNetSysctl(`ipv4/conf/${network.bridge}/route_localnet`, { pid: host.pid })).toBe(
       '1',
@@ -72,11 +94,30 @@ describe('published ports and masquerade with nftables', () => {
     ] as const;
     await nat.publish(ports);
     expect(await nat.listPublished()).toEqual(ports);
+    // Published over netlink; the nft binary sees the same elements.
+    expect(nftMap(host.pid, nat.table, 'tcp')).toEqual([`18080 : ${attachment.address} . 18089`]);
+    expect(nftMap(host.pid, nat.table, 'udp')).toEqual([`18081 : ${attachment.address} . 18090`]);
     await expect(nat.publish([ports[0]])).rejects.toMatchObject({
       code: 'ERR_TSBOX_NFTABLES',
       errno: 'EEXIST',
       stage: 'nft.publish',
     });
+    // All or none: a free port in the same call as a taken one is not published.
+    const free = { ...ports[0], hostPort: 18082 };
+    const duplicate = await nat.publish([free, ports[0]]).catch((e: unknown) => e);
+    expect(duplicate).toBeInstanceOf(NftablesError);
+    expect(duplicate).toMatchObject({ errno: 'EEXIST', stderr: '' });
+    expect((duplicate as Error).message).toContain('18080/tcp');
+    expect(nftMap(host.pid, nat.table, 'tcp')).toEqual([`18080 : ${attachment.address} . 18089`]);
+    // Strict unpublish of a port that is not published: ENOENT, and nothing removed.
+    await expect(
+      nat.unpublish([ports[0], { protocol: 'tcp', hostPort: 18083 }], { strict: true }),
+    ).rejects.toMatchObject({
+      code: 'ERR_TSBOX_NFTABLES',
+      errno: 'ENOENT',
+      stage: 'nft.unpublish',
+    });
+    expect(await nat.listPublished()).toEqual(ports);
 
     const viaTcp = await tcpRoundTrip({
       serverPid: container.pid,
@@ -103,6 +144,7 @@ describe('published ports and masquerade with nftables', () => {
     await nat.unpublish([ports[1]]);
     await nat.unpublish([ports[1]]);
     expect(await nat.listPublished()).toEqual([ports[0]]);
+    expect(nftMap(host.pid, nat.table, 'udp')).toEqual([]);
     // gc path: everything pointing at one container address.
     expect(await nat.unpublishAddress(attachment.address)).toEqual([ports[0]]);
     expect(await nat.listPublished()).toEqual([]);
@@ -120,7 +162,54 @@ describe('published ports and masquerade with nftables', () => {
 
     await nat.remove();
     expect(await nat.exists()).toBe(false);
+    expect(await nat.hasChain('postrouting')).toBe(false);
     await nat.remove();
+  });
+
+  it('sends the bytes of the encoding tests, and nft reads back the element', async () => {
+    const host = await createTestNetns();
+    cleanup.add(() => host.kill());
+    const nat = new NatTable({ table: element.table, netns: { pid: host.pid } });
+    cleanup.add(() => nat.remove());
+    // No table yet: publishing fails with the kernel's ENOENT, unpublishing has nothing to do.
+    const port = {
+      protocol: 'tcp',
+      hostPort: element.hostPort,
+      containerAddress: element.containerAddress,
+      containerPort: element.containerPort,
+    } as const;
+    await expect(nat.publish([port])).rejects.toMatchObject({
+      code: 'ERR_TSBOX_NFTABLES',
+      errno: 'ENOENT',
+      stage: 'nft.publish',
+    });
+    await nat.unpublish([port]);
+    await nat.ensure();
+    using socket = NetlinkSocket.open({ protocol: NETLINK_NETFILTER, netns: { pid: host.pid } });
+    // The literal messages of nft-bytes.ts, sent as they are (only the seq is ours).
+    const raw = (bytes: Buffer) => {
+      const [message] = decodeMessages(bytes);
+      if (!message) throw new Error('no message in fixture');
+      return { type: message.type, flags: message.flags, body: message.payload };
+    };
+    const add = raw(newSetElemMessage);
+    const del = raw(delSetElemMessage);
+    expect(socket.batch([add], NFNL_SUBSYS_NFTABLES, 'test.add')).toEqual([undefined]);
+    const listed = `${element.hostPort} : ${element.containerAddress} . ${element.containerPort}`;
+    expect(nftMap(host.pid, element.table, 'tcp')).toEqual([listed]);
+    expect(await nat.listPublished()).toEqual([port]);
+    const [again] = socket.batch([add], NFNL_SUBSYS_NFTABLES, 'test.add');
+    expect(again).toMatchObject({ code: 'ERR_TSBOX_NETLINK', errno: 'EEXIST', stage: 'test.add' });
+
+    expect(socket.batch([del], NFNL_SUBSYS_NFTABLES, 'test.del')).toEqual([undefined]);
+    expect(nftMap(host.pid, element.table, 'tcp')).toEqual([]);
+    const [missing] = socket.batch([del], NFNL_SUBSYS_NFTABLES, 'test.del');
+    expect(missing).toMatchObject({ errno: 'ENOENT' });
+    // One failing request fails the batch: the valid one beside it is not applied.
+    const results = socket.batch([add, del, del], NFNL_SUBSYS_NFTABLES, 'test.mixed');
+    expect(results[0]).toBeUndefined();
+    expect(results[2]).toMatchObject({ errno: 'ENOENT' });
+    expect(nftMap(host.pid, element.table, 'tcp')).toEqual([]);
   });
 
   it('masquerades a network opted in, and only then', async () => {

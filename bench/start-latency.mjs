@@ -579,7 +579,7 @@ async function main() {
   console.log(
     '  crun exits once the container has started (no monitor), so its overhead is ~0 by design.',
   );
-  const shared = /** @type {{ sharedPssMiB?: number }} */ (memory.tsbox ?? {}).sharedPssMiB;
+  const shared = /** @type {{ sharedPssMiB?: number }} */ memory.tsbox?.sharedPssMiB;
   if (shared)
     console.log(
       `  tsbox: plus one launcher per Node process, shared by all its containers: ${shared} MiB Pss.`,

@@ -34,7 +34,7 @@ console.log(
 
 await show('Who is PID 1, and what processes exist inside', box, 'sh', [
   '-c',
-  'echo "PID 1 is $(cat /proc/1/comm)"; for p in /proc/[0-9]*; do echo "  pid ${p#/proc/}: $(cat $p/comm 2>/dev/null)"; done',
+  'echo "PID 1 is $(cat /proc/1/comm)"; for p in /proc/[0-9]*; do echo "  pid $(basename $p): $(cat $p/comm 2>/dev/null)"; done',
 ]);
 
 await show('The host is invisible: its root, /work, /home and host processes', box, 'sh', [

@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { initBinaryPath } from '@tsbox/init';
+import { readdirSync, readFileSync } from 'node:fs';
 import { type RunningContainer, STATE_ROOT } from '../src/index.js';
 
 /** Host pids whose command line contains `needle` (to find escapees by a unique argument). */
@@ -38,7 +37,6 @@ function descendsFromUs(pid: number): boolean {
  * processes on the machine may run containers too; they are not ours to count.)
  */
 export function tsboxInitPids(): number[] {
-  const binary = initBinaryPath();
   const out: number[] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;

@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import { OverlayError } from './errors.js';
 import type { BuildStep } from './image-builder.js';
 
 /**
@@ -13,16 +14,19 @@ import type { BuildStep } from './image-builder.js';
  * - `instruction`: the instruction keyword as written upper-cased (`'ADD'`), or `''` when
  *   the error is not about one instruction (an empty Dockerfile).
  */
-export class DockerfileError extends Error {
-  override readonly name = 'DockerfileError';
-  readonly code = 'ERR_TSBOX_DOCKERFILE' as const;
-  readonly stage = 'dockerfile.parse';
+export class DockerfileError extends OverlayError {
+  override readonly name: string = 'DockerfileError';
+  declare readonly code: 'ERR_TSBOX_DOCKERFILE';
   constructor(
     readonly line: number,
     readonly instruction: string,
     detail: string,
   ) {
-    super(`Dockerfile line ${line}${instruction ? ` (${instruction})` : ''}: ${detail}`);
+    super(
+      'ERR_TSBOX_DOCKERFILE',
+      'dockerfile.parse',
+      `Dockerfile line ${line}${instruction ? ` (${instruction})` : ''}: ${detail}`,
+    );
   }
 }
 

@@ -21,7 +21,8 @@ export type OverlayErrorCode =
   | 'ERR_TSBOX_OVERLAY_NOT_FOUND'
   | 'ERR_TSBOX_OVERLAY_INVALID_OPTION'
   | 'ERR_TSBOX_OVERLAY_SYSCALL'
-  | 'ERR_TSBOX_OVERLAY_IO';
+  | 'ERR_TSBOX_OVERLAY_IO'
+  | 'ERR_TSBOX_DOCKERFILE';
 
 /** Context fields an {@link OverlayError} may carry. */
 export interface OverlayErrorContext {
@@ -46,7 +47,7 @@ export interface OverlayErrorContext {
  * the failing `stage` (`store.lock`, `import.verify`, `overlay.mount`, ...) and context.
  */
 export class OverlayError extends Error {
-  override readonly name = 'OverlayError';
+  override readonly name: string = 'OverlayError';
   readonly code: OverlayErrorCode;
   readonly stage: string;
   readonly path?: string;

@@ -43,7 +43,12 @@ function isDirectory(path: string): boolean {
  * other record is removed.
  */
 export async function gc(): Promise<GcReport> {
-  const report: GcReport = { removed: [], live: [], cgroupsRemoved: [], network: gcNetworks() };
+  const report: GcReport = {
+    removed: [],
+    live: [],
+    cgroupsRemoved: [],
+    network: await gcNetworks(),
+  };
   const states = readStates();
   const liveRecords = new Set<string>();
   for (const { path, state } of states)

@@ -1,16 +1,17 @@
 /**
  * The networking part of `gc()`: what containers of a crashed process left on
- * their networks. Synchronous like `gc()` itself, and it loads no koffi: leases
- * are plain files (the `@tsbox/netns` Ipam format: `<network>/leases/<address>`
- * holding `{ owner, pid, pidStart, createdAt }`), and published ports are
- * removed with one `nft` call, only when a dead member had ports.
+ * their networks. Leases are plain files (the `@tsbox/netns` Ipam format:
+ * `<network>/leases/<address>` holding `{ owner, pid, pidStart, createdAt }`), read
+ * without koffi; `@tsbox/netns` (and its nfnetlink socket) is loaded only when a dead
+ * member had published ports, which one nftables transaction removes.
  */
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
 import {
+  loadNetns,
   type NetworkMember,
+  natTable,
   networkDir,
   networkNames,
   ownerAlive,
@@ -33,12 +34,12 @@ export interface NetworkGcReport {
  * owning process is gone. Containers of live processes are left alone: those
  * processes release their own.
  */
-export function gcNetworks(): NetworkGcReport {
+export async function gcNetworks(): Promise<NetworkGcReport> {
   const report: NetworkGcReport = { leases: [], ports: [] };
   for (const name of networkNames()) {
     const dead = readMembers(name).filter((m) => !ownerAlive(m));
     // Ports first, so no host port ever points at an address free for reuse.
-    report.ports.push(...unpublishSync(dead));
+    report.ports.push(...(await unpublishDead(dead)));
     for (const m of dead) removeMember(name, m.id);
     const deadIds = new Set(dead.map((m) => m.id));
     for (const address of reclaimLeases(name, deadIds)) report.leases.push(`${name}/${address}`);
@@ -82,44 +83,26 @@ function reclaimLeases(network: string, deadOwners: ReadonlySet<string>): string
   return out;
 }
 
-/** Deletes the map entries that still point at the dead members' addresses. */
-function unpublishSync(dead: readonly NetworkMember[]): string[] {
+/**
+ * Deletes the map entries that still point at the dead members' addresses (a port a
+ * live container has since taken is left alone).
+ */
+async function unpublishDead(dead: readonly NetworkMember[]): Promise<string[]> {
   const wanted = dead.flatMap((m) => m.ports.map((p) => ({ ...p, address: m.address })));
   if (wanted.length === 0) return [];
-  const lines: string[] = [];
-  const removed: string[] = [];
-  for (const protocol of ['tcp', 'udp'] as const) {
-    const listed = spawnSync('nft', ['-j', 'list', 'map', 'ip', 'tsbox', `${protocol}_ports`], {
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
-    if (listed.status !== 0) continue; // no table, nothing published
-    const entries = mapEntries(listed.stdout);
-    for (const w of wanted.filter((p) => p.protocol === protocol)) {
-      const target = entries.get(w.hostPort);
-      if (target?.[0] === w.address && target[1] === w.containerPort) {
-        lines.push(`delete element ip tsbox ${protocol}_ports { ${w.hostPort} }`);
-        removed.push(`${w.hostPort}/${protocol}`);
-      }
-    }
-  }
-  if (lines.length > 0) {
-    spawnSync('nft', ['-f', '-'], { input: lines.join('\n'), timeout: 10_000 });
-  }
-  return removed;
-}
-
-function mapEntries(json: string): Map<number, [string, number]> {
-  const out = new Map<number, [string, number]>();
-  try {
-    const parsed = JSON.parse(json) as { nftables?: { map?: { elem?: unknown[] } }[] };
-    for (const entry of parsed.nftables ?? []) {
-      for (const e of (entry.map?.elem ?? []) as [number, { concat: [string, number] }][]) {
-        out.set(e[0], e[1].concat);
-      }
-    }
-  } catch {
-    // unreadable listing: remove nothing
-  }
-  return out;
+  const nat = natTable(await loadNetns());
+  if (!(await nat.exists())) return []; // no table, nothing published
+  const published = await nat.listPublished();
+  const stale = published.filter((p) =>
+    wanted.some(
+      (w) =>
+        w.protocol === p.protocol &&
+        w.hostPort === p.hostPort &&
+        w.address === p.containerAddress &&
+        w.containerPort === p.containerPort,
+    ),
+  );
+  // Not strict: a port unpublished meanwhile by someone else is simply gone.
+  await nat.unpublish(stale);
+  return stale.map((p) => `${p.hostPort}/${p.protocol}`);
 }

@@ -56,7 +56,8 @@ export async function downloadBlob(
   try {
     await pipeline(res.body, limit, hash, fs.createWriteStream(path, { flags: 'wx', mode: 0o600 }));
   } catch (err) {
-    throw transportError(err, 'registry.blob', `download of blob ${d.digest}`, client.ref.name);
+    const what = `download of blob ${d.digest}`;
+    throw transportError(err, 'registry.blob', what, client.ref.name, client.signal);
   }
   verifyDigest(hash.digest, d.digest, `blob ${d.digest}`, 'registry.blob', client.ref.name);
   if (seen !== d.size) {

@@ -51,6 +51,11 @@ export class RegistryClient {
 
   private readonly scope: string;
 
+  /** The caller's abort signal, if any. */
+  get signal(): AbortSignal | undefined {
+    return this.options.signal;
+  }
+
   /** The API path of this repository: `/v2/<repository>`. */
   get repoPath(): string {
     return `/v2/${this.ref.repository}`;

@@ -42,11 +42,13 @@ export function transportError(
   stage: string,
   what: string,
   ref: string | undefined,
+  signal?: AbortSignal,
 ): OverlayError {
   if (err instanceof OverlayError) return err;
   const e = err as NodeJS.ErrnoException;
   const ctx = { cause: err, ...(ref === undefined ? {} : { ref }) };
-  if (e?.name === 'AbortError' || e?.code === 'ABORT_ERR') {
+  // Once the signal fired, whatever the torn-down socket reported is an abort.
+  if (signal?.aborted || e?.name === 'AbortError' || e?.code === 'ABORT_ERR') {
     return new OverlayError('ERR_TSBOX_OVERLAY_ABORTED', stage, `${what} was aborted`, ctx);
   }
   return new OverlayError(
@@ -78,7 +80,7 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
       r.destroy(Object.assign(new Error('no data for too long'), { code: 'ETIMEDOUT' })),
     );
     r.on('error', (err) =>
-      reject(transportError(err, req.stage, `${req.method} ${url.href}`, req.ref)),
+      reject(transportError(err, req.stage, `${req.method} ${url.href}`, req.ref, req.signal)),
     );
     if (body === undefined) r.end();
     else if (Buffer.isBuffer(body)) r.end(body);
@@ -136,7 +138,7 @@ export async function readBody(
       chunks.push(chunk);
     }
   } catch (err) {
-    throw transportError(err, req.stage, `reading ${res.url}`, req.ref);
+    throw transportError(err, req.stage, `reading ${res.url}`, req.ref, req.signal);
   }
   return Buffer.concat(chunks);
 }

@@ -31,7 +31,14 @@ export {
   type ImportOptions,
   type ImportProgress,
   OverlayError,
+  type Platform,
+  type PullOptions,
+  type PushOptions,
+  type PushProgress,
+  type PushResult,
   probeOverlay,
+  type RegistryCredentials,
+  type RegistryOptions,
 } from '@tsbox/overlay';
 export { BuildStepError, containerBuildRunner } from './build-runner.js';
 export { Container, type MountOptions } from './container.js';

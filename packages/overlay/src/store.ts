@@ -327,8 +327,9 @@ export class ImageStore {
    * abort) the layers this call created are removed and the staging files deleted: the
    * store is left as it was.
    *
-   * Plain HTTP is used for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`) and with
-   * `insecure: true`; HTTPS otherwise, trusting `options.ca` in addition to Node's CAs.
+   * Plain HTTP is used for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`, unless
+   * `tls: true`) and with `insecure: true`; HTTPS otherwise, trusting `options.ca` in
+   * addition to Node's CAs.
    * Auth: anonymous; HTTP basic or a bearer token (the `WWW-Authenticate: Bearer` flow,
    * sending `credentials` to the token service) when the registry challenges.
    *

@@ -84,3 +84,27 @@ for (const mode of ['htpasswd', 'token'] as const) {
     });
   });
 }
+
+describe('https', () => {
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    reg = await startRegistry({ tls: true });
+  });
+  afterAll(async () => {
+    await reg?.stop();
+  });
+
+  it('trusts a private CA given as `ca`, and refuses the certificate without it', async () => {
+    const ref = `${reg.host}/tls/img:1`;
+    const untrusted = await rejection(source.push(image, ref, { tls: true }));
+    expect(untrusted).toMatchObject({ code: 'ERR_TSBOX_OVERLAY_REGISTRY', ref });
+    expect(untrusted.errno).toBe('DEPTH_ZERO_SELF_SIGNED_CERT');
+    const pushed = await source.push(image, ref, { tls: true, ca: reg.ca as string });
+    const store = new ImageStore({ root: join(dirs.make(), 'store') });
+    const pulled = await store.pull(ref, { tls: true, ca: reg.ca as string });
+    expect(pulled.id).toBe(pushed.imageId);
+    // Without `tls`, a loopback registry is spoken to in plain HTTP, which a TLS server rejects.
+    const plain = await rejection(store.pull(ref));
+    expect(plain).toMatchObject({ code: 'ERR_TSBOX_OVERLAY_REGISTRY', status: 400 });
+  });
+});

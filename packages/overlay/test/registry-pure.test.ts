@@ -78,8 +78,11 @@ describe('image references', () => {
     expect(isLoopbackHost('10.0.0.1:5000')).toBe(false);
     expect(registryBaseUrl('127.0.0.1:5000')).toBe('http://127.0.0.1:5000');
     expect(registryBaseUrl('reg.example.com')).toBe('https://reg.example.com');
-    expect(registryBaseUrl('reg.example.com:5000', true)).toBe('http://reg.example.com:5000');
+    expect(registryBaseUrl('reg.example.com:5000', { insecure: true })).toBe(
+      'http://reg.example.com:5000',
+    );
     expect(registryBaseUrl('docker.io')).toBe('https://registry-1.docker.io');
+    expect(registryBaseUrl('127.0.0.1:5000', { tls: true })).toBe('https://127.0.0.1:5000');
   });
 });
 

@@ -7,8 +7,13 @@ import { type ImageReference, registryBaseUrl } from './reference.js';
 export interface RegistryOptions {
   /** For registries that ask for them: HTTP basic, or sent to the bearer token service. */
   credentials?: RegistryCredentials;
-  /** Plain HTTP even for a non-loopback host (loopback hosts always use HTTP). */
+  /** Plain HTTP even for a non-loopback host. */
   insecure?: boolean;
+  /**
+   * HTTPS even for a loopback host (`localhost`, `127.x`, `[::1]`), which is otherwise
+   * reached over plain HTTP as Docker does; for a local registry with a TLS certificate.
+   */
+  tls?: boolean;
   /** Extra trusted CA certificate(s), PEM, for a registry with a private CA. */
   ca?: string | Buffer | Array<string | Buffer>;
   /** Cancels the transfer; the operation then rejects with `ERR_TSBOX_OVERLAY_ABORTED`. */
@@ -39,7 +44,7 @@ export class RegistryClient {
     /** Token scope: `pull`, or `pull,push` for pushes. */
     actions: 'pull' | 'pull,push',
   ) {
-    this.base = registryBaseUrl(ref.registry, options.insecure);
+    this.base = registryBaseUrl(ref.registry, options);
     this.scope = `repository:${ref.repository}:${actions}`;
     this.auth = new RegistryAuth({
       credentials: options.credentials,

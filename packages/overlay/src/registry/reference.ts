@@ -102,10 +102,14 @@ export function isLoopbackHost(registry: string): boolean {
 }
 
 /**
- * The base URL of a registry's API: `http://` for loopback hosts or when `insecure`,
- * `https://` otherwise; Docker Hub's API lives on `registry-1.docker.io`.
+ * The base URL of a registry's API: `https://` when `tls`, else `http://` for loopback
+ * hosts or when `insecure`, else `https://`. Docker Hub's API lives on `registry-1.docker.io`.
  */
-export function registryBaseUrl(registry: string, insecure = false): string {
+export function registryBaseUrl(
+  registry: string,
+  how: { insecure?: boolean | undefined; tls?: boolean | undefined } = {},
+): string {
   const host = registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
-  return `${insecure || isLoopbackHost(registry) ? 'http' : 'https'}://${host}`;
+  const plain = !how.tls && (how.insecure === true || isLoopbackHost(registry));
+  return `${plain ? 'http' : 'https'}://${host}`;
 }

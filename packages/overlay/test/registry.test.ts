@@ -7,6 +7,7 @@ import {
   ImageStore,
   type ImportProgress,
   OverlayError,
+  type PushProgress,
   type PushResult,
   sha256,
 } from '../src/index.js';
@@ -151,10 +152,21 @@ describe('push and pull', () => {
     const byDigest = await dest.pull(`${reg.host}/tsbox/busybox@${pushed.manifestDigest}`);
     expect(byDigest.id).toBe(pushed.imageId);
     expect(byDigest.names).toEqual([`${reg.host}/tsbox/busybox@${pushed.manifestDigest}`]);
+    const progress: PushProgress[] = [];
     const docker = await source.push(image, `${reg.host}/tsbox/docker-format:1`, {
       format: 'docker',
+      onProgress: (p) => progress.push(p),
     });
     expect(docker.mediaType).toBe('application/vnd.docker.distribution.manifest.v2+json');
+    const total = docker.layers.reduce((n, l) => n + l.size, 0);
+    expect(progress[progress.length - 1]).toEqual({
+      bytes: total,
+      totalBytes: total,
+      layersDone: 2,
+      layersTotal: 2,
+    });
+    // Uploaded bytes are reported as they go, not only per layer.
+    expect(progress.length).toBeGreaterThan(4);
     const manifest = await api('GET', `/v2/tsbox/docker-format/manifests/1`);
     expect(JSON.parse(manifest.body.toString()).config.mediaType).toBe(
       'application/vnd.docker.container.image.v1+json',

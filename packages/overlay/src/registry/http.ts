@@ -65,7 +65,7 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
     const body = req.body;
     const out: Record<string, string> = { ...headers };
     if (body !== undefined) {
-      out['content-length'] = String(Buffer.isBuffer(body) ? body.length : body.length);
+      out['content-length'] = String(body.length);
     }
     const options: https.RequestOptions = {
       method: req.method,
@@ -87,6 +87,8 @@ function once(req: HttpRequest, url: URL, headers: Record<string, string>): Prom
     else {
       const src = body.open();
       src.on('error', (err) => r.destroy(err));
+      // A request that fails midway must not keep the source (a file) open.
+      r.once('close', () => src.destroy());
       src.pipe(r);
     }
   });

@@ -143,6 +143,7 @@ export async function pushBlobsAndManifest(
             },
           });
           file.on('error', (err) => count.destroy(err));
+          count.on('close', () => file.destroy());
           return file.pipe(count);
         },
       });

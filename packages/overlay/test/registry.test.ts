@@ -253,6 +253,28 @@ describe('a failed pull leaves the store as it was', () => {
     expect(storeTree(store.root)).toEqual(before);
   });
 
+  it('a manifest whose bytes do not match its digest is refused', async () => {
+    const { store, before } = await usedStore();
+    // Still valid JSON of the same length: the config digest's last hex digit changed.
+    const path = reg.blobData(pushed.manifestDigest);
+    const original = fs.readFileSync(path, 'utf8');
+    const last = pushed.imageId.slice(-1);
+    const swapped = pushed.imageId.slice(0, -1) + (last === '0' ? '1' : '0');
+    fs.writeFileSync(path, original.replace(pushed.imageId, swapped));
+    let err: OverlayError;
+    try {
+      err = await rejection(store.pull(`${reg.host}/tsbox/busybox:1`));
+    } finally {
+      fs.writeFileSync(path, original);
+    }
+    expect(err).toMatchObject({
+      code: 'ERR_TSBOX_OVERLAY_DIGEST_MISMATCH',
+      stage: 'registry.manifest',
+      expected: pushed.manifestDigest,
+    });
+    expect(storeTree(store.root)).toEqual(before);
+  });
+
   it('an unknown tag or repository is NOT_FOUND with the HTTP status', async () => {
     const { store, before } = await usedStore();
     for (const ref of [`${reg.host}/tsbox/busybox:nope`, `${reg.host}/no/such:1`]) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tsbox needs on a fresh Debian machine (as root) and builds it:
 # the C compiler and static libc for tsbox-init, busybox-static for test roots,
-# iproute2 and nftables for networking and its cross-checks, pnpm, the workspace's packages, then `pnpm build`.
+# iproute2 and nftables for networking and its cross-checks, docker-registry, apache2-utils
+# and openssl for the registry tests, pnpm, the workspace's packages, then `pnpm build`.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,11 @@ command -v cc >/dev/null || missing+=(gcc)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v nft >/dev/null || missing+=(nftables)
+# Registry tests: a private docker-registry, htpasswd -B for its basic auth, openssl for
+# the token-auth certificate.
+command -v docker-registry >/dev/null || missing+=(docker-registry)
+command -v htpasswd >/dev/null || missing+=(apache2-utils)
+command -v openssl >/dev/null || missing+=(openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive

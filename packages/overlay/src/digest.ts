@@ -100,13 +100,19 @@ export class HashingStream extends Transform {
 }
 
 /** Throws the typed digest error when `actual` differs from `expected`. */
-export function verifyDigest(actual: Digest, expected: Digest | undefined, what: string): void {
+export function verifyDigest(
+  actual: Digest,
+  expected: Digest | undefined,
+  what: string,
+  stage = 'import.verify',
+  ref?: string,
+): void {
   if (expected !== undefined && actual !== expected) {
     throw new OverlayError(
       'ERR_TSBOX_OVERLAY_DIGEST_MISMATCH',
-      'import.verify',
+      stage,
       `${what} hashes to ${actual}, but its manifest says ${expected}`,
-      { value: actual, expected },
+      { value: actual, expected, ...(ref === undefined ? {} : { ref }) },
     );
   }
 }

@@ -12,6 +12,12 @@
  * - `ERR_TSBOX_OVERLAY_INVALID_OPTION`: an argument was rejected before anything was done.
  * - `ERR_TSBOX_OVERLAY_SYSCALL`: a system call failed; `syscall` and `errno` say which and why.
  * - `ERR_TSBOX_OVERLAY_IO`: a file-system operation done through Node failed.
+ * - `ERR_TSBOX_OVERLAY_REGISTRY`: a registry could not be reached or answered with an HTTP
+ *   error or a response that breaks the distribution API; `status` holds the HTTP status.
+ * - `ERR_TSBOX_OVERLAY_AUTH`: a registry or its token service refused the credentials (or
+ *   wants some and none were given); `status` holds the HTTP status.
+ * - `ERR_TSBOX_OVERLAY_ABORTED`: the caller's `AbortSignal` fired; nothing of the
+ *   operation was kept in the store.
  */
 export type OverlayErrorCode =
   | 'ERR_TSBOX_OVERLAY_DIGEST_MISMATCH'
@@ -22,6 +28,9 @@ export type OverlayErrorCode =
   | 'ERR_TSBOX_OVERLAY_INVALID_OPTION'
   | 'ERR_TSBOX_OVERLAY_SYSCALL'
   | 'ERR_TSBOX_OVERLAY_IO'
+  | 'ERR_TSBOX_OVERLAY_REGISTRY'
+  | 'ERR_TSBOX_OVERLAY_AUTH'
+  | 'ERR_TSBOX_OVERLAY_ABORTED'
   | 'ERR_TSBOX_DOCKERFILE';
 
 /** Context fields an {@link OverlayError} may carry. */
@@ -38,6 +47,10 @@ export interface OverlayErrorContext {
   errno?: string;
   /** The failing system call, such as `'mount'`. */
   syscall?: string;
+  /** The image reference a registry operation concerns (`127.0.0.1:5000/busybox:latest`). */
+  ref?: string;
+  /** The HTTP status a registry or token service answered with. */
+  status?: number;
   /** The underlying error. */
   cause?: unknown;
 }
@@ -56,6 +69,8 @@ export class OverlayError extends Error {
   readonly field?: string;
   readonly errno?: string;
   readonly syscall?: string;
+  readonly ref?: string;
+  readonly status?: number;
 
   constructor(
     code: OverlayErrorCode,
@@ -72,6 +87,8 @@ export class OverlayError extends Error {
     if (ctx.field !== undefined) this.field = ctx.field;
     if (ctx.errno !== undefined) this.errno = ctx.errno;
     if (ctx.syscall !== undefined) this.syscall = ctx.syscall;
+    if (ctx.ref !== undefined) this.ref = ctx.ref;
+    if (ctx.status !== undefined) this.status = ctx.status;
   }
 }
 

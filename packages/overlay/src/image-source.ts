@@ -13,6 +13,11 @@ export interface LayerSource {
   diffId?: Digest;
   /** Bytes on disk, for progress. */
   size: number;
+  /**
+   * For layers not on disk yet (a registry pull): puts the verified blob at `path`. Not
+   * called when the store already has the layer `diffId` names.
+   */
+  fetch?: (onBytes?: (n: number) => void) => Promise<void>;
 }
 
 /**
@@ -21,7 +26,7 @@ export interface LayerSource {
  */
 export interface ImageSource {
   /** Where it came from; `'commit'` for a layer made from a container's upper dir. */
-  format: ImportFormat | 'commit';
+  format: ImportFormat | 'commit' | 'registry';
   layers: LayerSource[];
   configBlob?: Buffer;
   /** Names found in the input (`RepoTags`, `org.opencontainers.image.ref.name`). */

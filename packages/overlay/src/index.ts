@@ -1,7 +1,8 @@
 /**
  * `@tsbox/overlay`: root file systems for tsbox — a content-addressed image layer store,
  * import of rootfs tars, `docker save` archives and OCI image layouts with overlay
- * whiteouts, image configs, and overlay mounts.
+ * whiteouts, pull from and push to registries (OCI distribution API), image configs, and
+ * overlay mounts.
  *
  * @packageDocumentation
  */
@@ -53,6 +54,12 @@ export {
 } from './overlay-mount.js';
 export { MOUNT_DATA_MAX, type OverlayDirs, overlayMountOptions } from './overlay-options.js';
 export { type ProbeCheck, type ProbeResult, probeOverlay } from './probe.js';
+export type { RegistryCredentials } from './registry/auth.js';
+export type { RegistryOptions } from './registry/client.js';
+export { DEFAULT_PLATFORM, type ManifestFormat, type Platform } from './registry/manifest.js';
+export type { PullOptions } from './registry/pull.js';
+export type { PushedLayer, PushOptions, PushProgress, PushResult } from './registry/push.js';
+export { type ImageReference, parseReference } from './registry/reference.js';
 export {
   type CommitOptions,
   DEFAULT_STORE_ROOT,

@@ -158,6 +158,14 @@ class LayerWriter {
       const abs = this.abs(wo.path);
       this.removeExisting(wo.path, false);
       this.options.syscalls.mknod(abs, S_IFCHR, 0, 0);
+      // The entry's time, not the extraction's: a layer written back as a tar (push) must
+      // give the same bytes every time.
+      const mtime = entry.mtime ?? new Date(0);
+      try {
+        fs.lutimesSync(abs, entry.atime ?? mtime, mtime);
+      } catch (err) {
+        throw ioError('import.extract', err, abs);
+      }
       entry.resume();
       return;
     }

@@ -9,6 +9,19 @@ import { readDockerArchive } from './import-docker.js';
 import { readOciLayout } from './import-oci.js';
 import { importLayerFile, type LayerRecord, readLayerRecord } from './layer-import.js';
 import { withLock } from './lock.js';
+import { downloadBlob } from './registry/blobs.js';
+import { RegistryClient } from './registry/client.js';
+import { DEFAULT_PLATFORM, parsePlatform } from './registry/manifest.js';
+import { checkAborted, type PullOptions, resolveRemoteImage } from './registry/pull.js';
+import {
+  configForPush,
+  type LayerBlob,
+  makeLayerBlob,
+  type PushOptions,
+  type PushResult,
+  pushBlobsAndManifest,
+} from './registry/push.js';
+import { parseReference } from './registry/reference.js';
 import { StoreLayout } from './store-layout.js';
 import { libcSyscalls, type Syscalls } from './syscalls.js';
 import { writeUpperAsLayerTar } from './upper-to-tar.js';
@@ -64,9 +77,12 @@ export interface ImageRecord {
   config: ImageConfig;
   architecture: string;
   os: string;
-  /** The format it was imported from, or `'commit'` for images made by {@link ImageStore.commit}. */
-  format: ImportFormat | 'commit';
-  /** Digest of its OCI manifest, when it came with one. */
+  /**
+   * The format it was imported from, `'commit'` for images made by {@link ImageStore.commit},
+   * `'registry'` for images pulled by {@link ImageStore.pull}.
+   */
+  format: ImportFormat | 'commit' | 'registry';
+  /** Digest of its OCI manifest (the platform's, for a pull through an index), when it came with one. */
   manifestDigest?: Digest;
   /** Sum of the uncompressed layer sizes, in bytes. */
   size: number;
@@ -206,27 +222,45 @@ export class ImageStore {
     };
     const report = options.onProgress;
     const out: LayerRecord[] = [];
+    const onBytes = report
+      ? (n: number) => {
+          progress.bytes += n;
+          report({ ...progress });
+        }
+      : undefined;
     for (const layer of source.layers) {
       const expect: { blobDigest?: Digest; diffId?: Digest } = {};
       if (layer.blobDigest) expect.blobDigest = layer.blobDigest;
       if (layer.diffId) expect.diffId = layer.diffId;
-      const res = await importLayerFile(
-        {
-          layout: this.layout,
-          syscalls: this.syscalls,
-          preserveOwner: this.preserveOwner,
-          onBytes: report
-            ? (n) => {
-                progress.bytes += n;
-                report({ ...progress });
-              }
-            : undefined,
-        },
-        layer.path,
-        expect,
-      );
-      if (res.created) created.push(res.layer.diffId);
-      out.push(res.layer);
+      if (layer.fetch) {
+        // A remote layer the store already has is not downloaded at all.
+        const have = layer.diffId ? readLayerRecord(this.layout, layer.diffId) : undefined;
+        if (have) {
+          onBytes?.(layer.size);
+          out.push(have);
+          progress.layersDone++;
+          report?.({ ...progress });
+          continue;
+        }
+        await layer.fetch(onBytes);
+      }
+      try {
+        const res = await importLayerFile(
+          {
+            layout: this.layout,
+            syscalls: this.syscalls,
+            preserveOwner: this.preserveOwner,
+            // A fetched blob's bytes were counted as they arrived.
+            onBytes: layer.fetch ? undefined : onBytes,
+          },
+          layer.path,
+          expect,
+        );
+        if (res.created) created.push(res.layer.diffId);
+        out.push(res.layer);
+      } finally {
+        if (layer.fetch) fs.rmSync(layer.path, { force: true });
+      }
       progress.layersDone++;
       report?.({ ...progress });
     }
@@ -278,6 +312,136 @@ export class ImageStore {
       this.layout.writeAtomic(this.layout.imageRecord(id), JSON.stringify(record));
       return record;
     });
+  }
+
+  /**
+   * Pulls an image from a registry (OCI distribution API) into the store and names it by
+   * `ref` (`127.0.0.1:5000/busybox:latest`, `registry.example.com/team/app@sha256:...`;
+   * no tag means `:latest`). OCI image manifests and Docker schema 2 manifests are read;
+   * an OCI index or Docker manifest list is followed to the `linux/amd64` entry, or to
+   * `options.platform`. Layers whose diffID the store has are not downloaded.
+   *
+   * Every blob is hashed while it streams to a private file in the store's staging area
+   * and is extracted only after its digest matched; the extraction then checks the diffID,
+   * as for {@link ImageStore.import}. On any failure (digest mismatch, HTTP error, auth,
+   * abort) the layers this call created are removed and the staging files deleted: the
+   * store is left as it was.
+   *
+   * Plain HTTP is used for loopback hosts (`localhost`, `127.x.x.x`, `[::1]`, unless
+   * `tls: true`) and with `insecure: true`; HTTPS otherwise, trusting `options.ca` in
+   * addition to Node's CAs.
+   * Auth: anonymous; HTTP basic or a bearer token (the `WWW-Authenticate: Bearer` flow,
+   * sending `credentials` to the token service) when the registry challenges.
+   *
+   * @throws OverlayError `ERR_TSBOX_OVERLAY_INVALID_OPTION` (stage `registry.ref`) for a
+   *   malformed reference, before any request; `ERR_TSBOX_OVERLAY_NOT_FOUND` for an unknown
+   *   repository, tag or platform; `ERR_TSBOX_OVERLAY_AUTH` (stage `registry.auth`);
+   *   `ERR_TSBOX_OVERLAY_DIGEST_MISMATCH` (stage `registry.manifest`, `registry.blob` or
+   *   `import.verify`); `ERR_TSBOX_OVERLAY_REGISTRY` for other HTTP and protocol failures;
+   *   `ERR_TSBOX_OVERLAY_ABORTED`. Each names the reference in `ref`.
+   *
+   * @example
+   * ```ts
+   * const img = await store.pull('127.0.0.1:5000/busybox:latest');
+   * const arm = await store.pull('registry.example.com/app:1', {
+   *   platform: 'linux/arm64',
+   *   credentials: { username: 'ci', password: process.env.REGISTRY_TOKEN ?? '' },
+   * });
+   * ```
+   */
+  async pull(ref: string, options: PullOptions = {}): Promise<ImageRecord> {
+    const target = parseReference(ref);
+    const platform = parsePlatform(options.platform ?? DEFAULT_PLATFORM);
+    const client = new RegistryClient(target, options, 'pull');
+    this.layout.ensure();
+    const created: Digest[] = [];
+    try {
+      return await withLock(this.syscalls, this.layout.storeLock, 'shared', async () => {
+        const staging = this.layout.makeTemp('pull');
+        try {
+          const remote = await resolveRemoteImage(client, platform);
+          const source: ImageSource = {
+            format: 'registry',
+            layers: remote.layers.map((d, i) => {
+              const path = join(staging, `${i}-${digestHex(d.digest)}`);
+              return {
+                path,
+                size: d.size,
+                blobDigest: d.digest,
+                diffId: remote.diffIds[i] as Digest,
+                fetch: (onBytes?: (n: number) => void) => {
+                  checkAborted(options.signal, 'registry.blob', target.name);
+                  return downloadBlob(client, d, path, onBytes);
+                },
+              };
+            }),
+            configBlob: remote.configBlob,
+            names: [target.name],
+            manifestDigest: remote.manifest.digest,
+          };
+          const layers = await this.importLayers(source, options, created);
+          checkAborted(options.signal, 'registry.blob', target.name);
+          return this.writeImage(source, layers, {});
+        } finally {
+          fs.rmSync(staging, { recursive: true, force: true });
+        }
+      });
+    } catch (err) {
+      if (created.length > 0) await this.rollback(created);
+      throw err;
+    }
+  }
+
+  /**
+   * Pushes an image of the store to a registry under `target` (`host:port/repo:tag`; no
+   * tag means `:latest`): each layer blob the repository lacks (HEAD first), then the
+   * config, then the manifest (OCI by default, `format: 'docker'` for Docker schema 2).
+   *
+   * The store keeps extracted layer directories, not the tars they came from, so each
+   * layer is written back as a deterministic tar and gzip-compressed (see DESIGN-NOTES,
+   * "push regenerates layer tars"). When a regenerated tar hashes differently from the
+   * stored diffID, the pushed config carries the new diff_ids and so a new image id,
+   * reported as `imageId`. Connection and auth options are those of {@link ImageStore.pull}.
+   *
+   * @throws OverlayError as for {@link ImageStore.pull}; `ERR_TSBOX_OVERLAY_NOT_FOUND` when
+   *   the image is not in the store (before any request).
+   */
+  async push(
+    image: ImageRecord | string,
+    target: string,
+    options: PushOptions = {},
+  ): Promise<PushResult> {
+    const dest = parseReference(target);
+    const record = await this.get(image);
+    const client = new RegistryClient(dest, options, 'pull,push');
+    this.layout.ensure();
+    const staging = this.layout.makeTemp('push');
+    try {
+      return await withLock(this.syscalls, this.layout.storeLock, 'shared', async () => {
+        const blobs: LayerBlob[] = [];
+        for (const [i, diffId] of record.layers.entries()) {
+          checkAborted(options.signal, 'registry.layer', dest.name);
+          const layerFs = this.layout.layerFs(diffId);
+          if (!fs.existsSync(layerFs)) {
+            throw new OverlayError(
+              'ERR_TSBOX_OVERLAY_NOT_FOUND',
+              'registry.layer',
+              `layer ${diffId} of image ${record.id} is missing`,
+              { path: layerFs, value: diffId, ref: dest.name },
+            );
+          }
+          blobs.push(await makeLayerBlob(layerFs, staging, String(i), this.syscalls));
+        }
+        const configBlob = configForPush(
+          record.configBlob,
+          record.layers,
+          blobs.map((b) => b.diffId),
+        );
+        return pushBlobsAndManifest(client, configBlob, blobs, options);
+      });
+    } finally {
+      fs.rmSync(staging, { recursive: true, force: true });
+    }
   }
 
   /**

@@ -52,7 +52,8 @@ export async function writeUpperAsLayerTar(
       const st = fs.lstatSync(abs);
       const xattrs = new Map<string, Buffer>();
       let opaque = false;
-      for (const x of syscalls.llistxattr(abs)) {
+      // Sorted: the list's order is the file system's, and the tar must not depend on it.
+      for (const x of syscalls.llistxattr(abs).sort()) {
         if (x === 'trusted.overlay.redirect' || x === 'trusted.overlay.metacopy') {
           throw new OverlayError(
             'ERR_TSBOX_OVERLAY_UNSUPPORTED',

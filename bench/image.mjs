@@ -12,24 +12,12 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } 
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { envInt } from './lib/env.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { formatTable, round, summarize, writeResults } from './lib/stats.mjs';
 
 const RUNS = envInt('BENCH_RUNS', 60);
 const WARMUP = envInt('BENCH_WARMUP', 5);
-
-/**
- * @param {string} name
- * @param {number} dflt
- */
-function envInt(name, dflt) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
 
 const tmp = mkdtempSync(join(os.tmpdir(), 'tsbox-bench-image-'));
 try {

@@ -11,24 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { envInt } from './lib/env.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { formatTable, round, summarize, writeResults } from './lib/stats.mjs';
 
 const RUNS = envInt('BENCH_IMPORT_RUNS', 5);
 const SOURCE = process.env.BENCH_IMPORT_SOURCE || '/usr/lib/python3.11';
-
-/**
- * @param {string} name
- * @param {number} dflt
- */
-function envInt(name, dflt) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
 
 if (!existsSync(SOURCE)) {
   console.error(`bench import: source tree ${SOURCE} does not exist (set BENCH_IMPORT_SOURCE)`);

@@ -16,6 +16,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { envInt } from './lib/env.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { makeBundle, makeMirrorRootfs } from './lib/oci.mjs';
 import { capture, killLiveChildren, timedRun } from './lib/proc.mjs';
@@ -34,19 +35,6 @@ const OCI_RESOURCES = {
 };
 /** issue 3's target for what limits may add to tsbox's p50, and what crun is said to pay. */
 const TARGET_DELTA_MS = 1;
-
-/**
- * @param {string} name
- * @param {number} dflt
- */
-function envInt(name, dflt) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
 
 // --- resources this process creates, and their undo ------------------------
 

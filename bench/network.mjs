@@ -16,24 +16,12 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { envInt } from './lib/env.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { formatTable, round, summarize, writeResults } from './lib/stats.mjs';
 
 const RUNS = envInt('BENCH_RUNS', 60);
 const WARMUP = envInt('BENCH_WARMUP', 5);
-
-/**
- * @param {string} name
- * @param {number} dflt
- */
-function envInt(name, dflt) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
 
 const tsboxUrl = process.env.BENCH_TSBOX_MODULE
   ? pathToFileURL(process.env.BENCH_TSBOX_MODULE)

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { envInt } from './lib/env.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { DOCKER_CAPS, makeBundle, makeMirrorRootfs, USR_LINKS } from './lib/oci.mjs';
 import { capture, killLiveChildren, timedPool, timedRun } from './lib/proc.mjs';
@@ -34,19 +35,6 @@ const CONC_RUNS = 100;
 const CONC_WIDTH = 8;
 const CONC_REPEATS = envInt('BENCH_CONC_REPEATS', 3);
 const IDLE_SETTLE_MS = 300;
-
-/**
- * @param {string} name
- * @param {number} dflt
- */
-function envInt(name, dflt) {
-  const v = process.env[name];
-  if (v === undefined || v === '') return dflt;
-  const n = Number.parseInt(v, 10);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
 
 // --- resources this process creates, and their undo ------------------------
 

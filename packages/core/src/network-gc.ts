@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { join } from 'node:path';
+import type { PublishedPort } from '@tsbox/netns';
 import {
   loadNetns,
   type NetworkMember,
@@ -18,6 +19,7 @@ import {
   processStartTime,
   readMembers,
   removeMember,
+  samePublishedPort,
 } from './network.js';
 
 /** A half-written lease this old belongs to a writer that died (as in Ipam). */
@@ -88,20 +90,14 @@ function reclaimLeases(network: string, deadOwners: ReadonlySet<string>): string
  * live container has since taken is left alone).
  */
 async function unpublishDead(dead: readonly NetworkMember[]): Promise<string[]> {
-  const wanted = dead.flatMap((m) => m.ports.map((p) => ({ ...p, address: m.address })));
+  const wanted: PublishedPort[] = dead.flatMap((m) =>
+    m.ports.map((p) => ({ ...p, containerAddress: m.address })),
+  );
   if (wanted.length === 0) return [];
   const nat = natTable(await loadNetns());
   if (!(await nat.exists())) return []; // no table, nothing published
   const published = await nat.listPublished();
-  const stale = published.filter((p) =>
-    wanted.some(
-      (w) =>
-        w.protocol === p.protocol &&
-        w.hostPort === p.hostPort &&
-        w.address === p.containerAddress &&
-        w.containerPort === p.containerPort,
-    ),
-  );
+  const stale = published.filter((p) => wanted.some((w) => samePublishedPort(w, p)));
   // Not strict: a port unpublished meanwhile by someone else is simply gone.
   await nat.unpublish(stale);
   return stale.map((p) => `${p.hostPort}/${p.protocol}`);

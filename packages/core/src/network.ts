@@ -26,7 +26,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { BridgeNetwork, NatTable, Rtnetlink, Subnet } from '@tsbox/netns';
+import type { BridgeNetwork, NatTable, PublishedPort, Rtnetlink, Subnet } from '@tsbox/netns';
 import { InvalidSpecError, TsboxError } from './errors.js';
 import { STATE_ROOT } from './state.js';
 
@@ -262,6 +262,16 @@ function forget(name: string): void {
 export function hostNetlink(N: Netns): Rtnetlink {
   host ??= N.Rtnetlink.open();
   return host;
+}
+
+/** Whether two published-port entries are the same mapping (host port to container address and port). */
+export function samePublishedPort(a: PublishedPort, b: PublishedPort): boolean {
+  return (
+    a.protocol === b.protocol &&
+    a.hostPort === b.hostPort &&
+    a.containerAddress === b.containerAddress &&
+    a.containerPort === b.containerPort
+  );
 }
 
 /** tsbox's nftables table (`ip tsbox`). */

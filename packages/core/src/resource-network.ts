@@ -26,6 +26,7 @@ import {
   ownerIdentity,
   readMembers,
   removeMember,
+  samePublishedPort,
   writeMember,
 } from './network.js';
 import type { ContainerResource, ResourceContext } from './resources.js';
@@ -199,15 +200,7 @@ async function unpublishOwn(N: Netns, ports: readonly PublishedPort[]): Promise<
     if (!(error instanceof N.NftablesError && error.errno === 'ENOENT')) throw error;
   }
   const current = await nat.listPublished();
-  const own = ports.filter((p) =>
-    current.some(
-      (c) =>
-        c.protocol === p.protocol &&
-        c.hostPort === p.hostPort &&
-        c.containerAddress === p.containerAddress &&
-        c.containerPort === p.containerPort,
-    ),
-  );
+  const own = ports.filter((p) => current.some((c) => samePublishedPort(c, p)));
   await nat.unpublish(own);
 }
 

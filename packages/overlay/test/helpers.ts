@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { OverlayError } from '../src/index.js';
 
 /** Mount points (field 5 of /proc/self/mountinfo) under `prefix`. */
 export function mountsUnder(prefix: string): string[] {
@@ -44,4 +45,14 @@ export function tempDirs() {
       expect(stray, 'scratch dirs left behind').toEqual([]);
     },
   };
+}
+
+/** The OverlayError `p` rejects with (fails the test when it resolves or rejects otherwise). */
+export async function rejection(p: Promise<unknown>): Promise<OverlayError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OverlayError);
+  return err as OverlayError;
 }

@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ImageRecord, ImageStore, OverlayError } from '../src/index.js';
+import { type ImageRecord, ImageStore } from '../src/index.js';
 import { makeLayers } from './fixtures/image-archives.js';
 import { startRegistry, TEST_USER, type TestRegistry } from './fixtures/registry.js';
-import { tempDirs } from './helpers.js';
+import { rejection, tempDirs } from './helpers.js';
 
 // Registry auth for real: docker-registry with htpasswd (HTTP basic, bcrypt file made by
 // `htpasswd -B`), and with `auth: token`, where a token server of the test (Node, on
@@ -29,15 +29,6 @@ beforeAll(async () => {
 afterAll(() => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
-
-async function rejection(p: Promise<unknown>): Promise<OverlayError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OverlayError);
-  return err as OverlayError;
-}
 
 for (const mode of ['htpasswd', 'token'] as const) {
   describe(`${mode === 'htpasswd' ? 'basic' : 'bearer token'} auth`, () => {

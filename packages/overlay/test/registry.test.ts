@@ -6,14 +6,14 @@ import {
   type ImageRecord,
   ImageStore,
   type ImportProgress,
-  OverlayError,
+  type OverlayError,
   type PushProgress,
   type PushResult,
   sha256,
 } from '../src/index.js';
 import { makeDockerArchive, makeLayers } from './fixtures/image-archives.js';
 import { startRegistry, type TestRegistry } from './fixtures/registry.js';
-import { tempDirs } from './helpers.js';
+import { rejection, tempDirs } from './helpers.js';
 import { treeDigest } from './tree-digest.js';
 
 // Push and pull against a real registry: Debian's docker-registry (distribution 2.8) on
@@ -58,15 +58,6 @@ function storeTree(root: string): string[] {
   };
   walk('');
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<OverlayError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(OverlayError);
-  return err as OverlayError;
 }
 
 /** Flips one byte in the middle of a blob's data file; returns a function that restores it. */

@@ -56,3 +56,13 @@ export { libcSyscalls, type Syscalls } from './syscalls.js';
 export { parseSize } from './units.js';
 export { writeUpperAsLayerTar } from './upper-to-tar.js';
 export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';
+export {
+  type AcquireOptions,
+  checkVolumeName,
+  DEFAULT_VOLUME_ROOT,
+  type Volume,
+  type VolumeLease,
+  VolumeInUseError,
+  VolumeStore,
+  type VolumeStoreOptions,
+} from './volumes.js';

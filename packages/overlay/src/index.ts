@@ -55,14 +55,14 @@ export {
 export { libcSyscalls, type Syscalls } from './syscalls.js';
 export { parseSize } from './units.js';
 export { writeUpperAsLayerTar } from './upper-to-tar.js';
-export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';
 export {
   type AcquireOptions,
   checkVolumeName,
   DEFAULT_VOLUME_ROOT,
   type Volume,
-  type VolumeLease,
   VolumeInUseError,
+  type VolumeLease,
   VolumeStore,
   type VolumeStoreOptions,
 } from './volumes.js';
+export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';

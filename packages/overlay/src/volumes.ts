@@ -115,12 +115,15 @@ export function processStartTime(pid: number): number | undefined {
 
 let ownStart: number | undefined;
 
+/** This process's start time, read once. */
+function ownStartTime(): number {
+  ownStart ??= processStartTime(process.pid) ?? 0;
+  return ownStart;
+}
+
 /** Is the process that took `lease` still running (and not a reused pid)? */
 export function leaseAlive(lease: Pick<VolumeLease, 'pid' | 'pidStart'>): boolean {
-  if (lease.pid === process.pid) {
-    ownStart ??= processStartTime(process.pid) ?? 0;
-    return lease.pidStart === ownStart;
-  }
+  if (lease.pid === process.pid) return lease.pidStart === ownStartTime();
   return processStartTime(lease.pid) === lease.pidStart;
 }
 
@@ -224,7 +227,7 @@ export class VolumeStore {
         volume: name,
         holder,
         pid: process.pid,
-        pidStart: (ownStart ??= processStartTime(process.pid) ?? 0),
+        pidStart: ownStartTime(),
         createdAt: new Date().toISOString(),
       };
       const path = this.#leasePath(name, holder);

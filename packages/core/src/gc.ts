@@ -20,10 +20,17 @@ export interface GcReport {
 /** A record this young whose content is unreadable may be being written now. */
 const WRITE_GRACE_MS = 60_000;
 
-/** Is `pid` a running tsbox-init? (A bare pid check could hit a reused pid.) */
+/**
+ * Is `pid` a running tsbox-init? (A bare pid check could hit a reused pid.) A zombie is
+ * not: a keeper whose parent (the launcher) died is reparented, and until its new parent
+ * reaps it — which some hosts' PID 1 does only now and then — it is dead but still listed.
+ */
 function keeperAlive(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'tsbox-init';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    return comm === 'tsbox-init' && stat[close + 2] !== 'Z';
   } catch {
     return false;
   }

@@ -23,6 +23,7 @@ export {
   type BuildStep,
   buildImage,
   DEFAULT_STORE_ROOT,
+  DEFAULT_VOLUME_ROOT,
   ImageBuilder,
   type ImageConfig,
   type ImageRecord,
@@ -32,9 +33,14 @@ export {
   type ImportProgress,
   OverlayError,
   probeOverlay,
+  type Volume,
+  VolumeInUseError,
+  type VolumeLease,
+  VolumeStore,
+  type VolumeStoreOptions,
 } from '@tsbox/overlay';
 export { BuildStepError, containerBuildRunner } from './build-runner.js';
-export { Container, type MountOptions } from './container.js';
+export { Container, type MountOptions, type VolumeOptions } from './container.js';
 export {
   ContainerStateError,
   ExecNotFoundError,
@@ -44,7 +50,7 @@ export {
   InvalidSpecError,
   TsboxError,
 } from './errors.js';
-export { type GcReport, gc } from './gc.js';
+export { type GcOptions, type GcReport, gc } from './gc.js';
 export {
   DEFAULT_NETWORK_BRIDGE,
   DEFAULT_NETWORK_NAME,
@@ -57,7 +63,12 @@ export {
 export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
-export type { ImageRootfsSpec, NetworkAttachmentSpec, PublishSpec } from './spec.js';
+export type {
+  ImageRootfsSpec,
+  NetworkAttachmentSpec,
+  PublishSpec,
+  VolumeMountSpec,
+} from './spec.js';
 export {
   type BindMountSpec,
   type ContainerSpec,

@@ -27,6 +27,11 @@ export function imageStateDir(id: string): string {
 /** Prepared image roots of live containers, for `RunningContainer.commit()`. */
 const prepared = new Map<string, { rootfs: ContainerRootfs; image: string; storeRoot: string }>();
 
+/** The prepared (not yet mounted) image root of container `id` of this process, if any. */
+export function preparedRootfs(id: string): ContainerRootfs | undefined {
+  return prepared.get(id)?.rootfs;
+}
+
 /**
  * `RunningContainer.commit()`: the container's writable layer as a new image on top of
  * its image (`docker commit`), in the same store. The upper dir is read while the

@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import type { MountOp } from '@tsbox/init';
+import { volumeDataPath } from '@tsbox/overlay';
 import type { ContainerSpec } from './spec.js';
 
 // Turns a spec's filesystem into the ordered mount records tsbox-init executes.
@@ -110,6 +111,36 @@ function hostsFile(hostname: string): string {
   return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
 }
 
+const depth = (path: string) => path.split('/').length;
+
+/**
+ * Binds, volumes and tmpfs mounts, parents before what is mounted inside them (as Docker
+ * sorts them), so `.tmpfs('/data')` does not hide `.volume('v', '/data/v')`. At the same
+ * depth the order is binds, volumes, tmpfs, each in call order: the last one wins.
+ */
+function userMounts(spec: ContainerSpec): MountOp[] {
+  const ops: MountOp[] = [
+    ...spec.mounts.map(
+      (m): MountOp => ({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly }),
+    ),
+    ...(spec.volumes ?? []).map(
+      (v): MountOp => ({
+        op: 'bind',
+        source: volumeDataPath(v.storeRoot, v.name),
+        target: v.target,
+        readonly: v.readonly,
+      }),
+    ),
+    ...spec.tmpfs.map(
+      (t): MountOp => ({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode }),
+    ),
+  ];
+  // Array.prototype.sort is stable.
+  return ops.sort(
+    (a, b) => depth((a as { target: string }).target) - depth((b as { target: string }).target),
+  );
+}
+
 /** The mount records for `spec`, in the order init must run them. */
 export function planRootfs(
   spec: ContainerSpec,
@@ -139,10 +170,7 @@ export function planRootfs(
     ops.push({ op: 'root-bind', source: spec.rootfs.path });
   }
   ops.push({ op: 'proc', target: '/proc' }, ...deviceOps(), { op: 'sysfs', target: '/sys' });
-  for (const m of spec.mounts)
-    ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
-  for (const t of spec.tmpfs)
-    ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
+  ops.push(...userMounts(spec));
   ops.push(...extra.filter((op) => op.op !== 'root-overlay'));
   // The host mirror's root is a scratch tmpfs: read-only so writes go only where
   // a writable mount was asked for. A directory rootfs is read-only unless told.

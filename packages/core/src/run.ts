@@ -28,6 +28,7 @@ import { CappedCollector } from './output.js';
 import { cgroupResource } from './resource-cgroup.js';
 import { imageResource } from './resource-image.js';
 import { networkResource } from './resource-network.js';
+import { volumeResource } from './resource-volume.js';
 import {
   type ContainerResource,
   prepareResources,
@@ -77,6 +78,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
 const RESOURCE_FACTORIES: readonly ResourceFactory[] = [
   cgroupResource,
   imageResource,
+  volumeResource,
   networkResource,
 ];
 
@@ -202,6 +204,9 @@ export async function startContainer(
         keeperPid: keeper.pid,
         ownerPid: process.pid,
         createdAt: new Date().toISOString(),
+        ...(spec.volumes && spec.volumes.length > 0
+          ? { volumes: spec.volumes.map((v) => ({ storeRoot: v.storeRoot, name: v.name })) }
+          : {}),
       });
     } catch (err) {
       keeper.kill('SIGKILL');

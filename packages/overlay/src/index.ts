@@ -64,5 +64,6 @@ export {
   type VolumeLease,
   VolumeStore,
   type VolumeStoreOptions,
+  volumeDataPath,
 } from './volumes.js';
 export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';

@@ -101,6 +101,11 @@ export function checkVolumeName(name: unknown): string {
   return name;
 }
 
+/** The host directory holding a volume's content: `<root>/<name>/_data`. Pure. */
+export function volumeDataPath(root: string, name: string): string {
+  return join(resolvePath(root), checkVolumeName(name), '_data');
+}
+
 /** Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`). */
 export function processStartTime(pid: number): number | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
@@ -168,7 +173,7 @@ export class VolumeStore {
 
   /** The host directory holding `name`'s content (whether or not it exists yet). */
   dataPath(name: string): string {
-    return join(this.root, checkVolumeName(name), '_data');
+    return volumeDataPath(this.root, name);
   }
 
   /**
@@ -383,7 +388,7 @@ export class VolumeStore {
     return {
       name,
       storeRoot: this.root,
-      path: join(this.root, name, '_data'),
+      path: volumeDataPath(this.root, name),
       labels,
       createdAt,
     };

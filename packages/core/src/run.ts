@@ -26,7 +26,7 @@ import {
 import { type Keeper, startKeeper } from './launcher.js';
 import { CappedCollector } from './output.js';
 import { cgroupResource } from './resource-cgroup.js';
-import { imageResource } from './resource-image.js';
+import { imageResource, placeGeneratedFiles } from './resource-image.js';
 import { networkResource } from './resource-network.js';
 import { volumeResource } from './resource-volume.js';
 import {
@@ -174,7 +174,10 @@ export async function startContainer(
       groups: spec.groups,
       capabilities: capabilityMask(spec.capabilities),
       noNewPrivileges: spec.noNewPrivileges,
-      mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts),
+      mounts:
+        spec.rootfs.kind === 'image'
+          ? placeGeneratedFiles(id, planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts))
+          : planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts),
       rlimits: spec.rlimits.map((r) => ({
         resource: rlimitNumber(r.name),
         soft: r.soft,

@@ -202,6 +202,13 @@ describe('image root', () => {
       .entrypoint([])
       .run('sh', ['-c', 'cat /etc/hostname; grep -c "$(hostname)" /etc/hosts']);
     expect(byId.stdout).toBe(`${byId.id}\n1\n`);
+    // resolv.conf as on the host mirror: generated with .dns() (or a network), else the image's.
+    const dns = await box.entrypoint([]).dns(['192.0.2.1']).run('cat', ['/etc/resolv.conf']);
+    expect(dns.stdout).toBe('nameserver 192.0.2.1\n');
+    const none = await box
+      .entrypoint([])
+      .run('sh', ['-c', 'test -e /etc/resolv.conf || echo none']);
+    expect(none.stdout).toBe('none\n');
     // A bind of the caller's own over a generated file wins.
     const mine = join(work, 'my-hosts');
     fs.writeFileSync(mine, '10.1.2.3\tmine\n');

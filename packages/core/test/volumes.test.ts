@@ -284,6 +284,23 @@ describe('gc and volume leases', () => {
     expect(fs.existsSync(orphan)).toBe(false);
   });
 
+  it('a Node process that exits with a volume container running leaves no lease behind', async () => {
+    const { fileURLToPath } = await import('node:url');
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `import { Container, VolumeStore } from ${JSON.stringify(core)};
+      const volumes = new VolumeStore({ root: ${JSON.stringify(volumes.root)} });
+      const c = await new Container().volume('exiting', '/e', { store: volumes })
+        .start('sleep', ['30']);
+      process.stdout.write(c.id); process.exit(0);`;
+    const id = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      env: { ...process.env, TSBOX_STATE_DIR: STATE_ROOT },
+    });
+    expect(id).toMatch(/^[0-9a-f]{12}$/);
+    expect(leaseFiles()).toEqual([]);
+    expect(stateEntries()).toEqual([]);
+  });
+
   it('a Node process killed with SIGKILL while its container runs: gc cleans its lease', async () => {
     const { fileURLToPath } = await import('node:url');
     const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));

@@ -288,15 +288,15 @@ export class VolumeStore {
         if (lease && leaseAlive(lease)) continue;
         try {
           fs.unlinkSync(path);
-          out.push(
-            lease ?? {
-              volume: name,
-              holder: file.replace(/\.json$/, ''),
-              pid: 0,
-              pidStart: 0,
-              createdAt: '',
-            },
-          );
+          // Named by where it was, whatever an unreadable or hand-made file says.
+          out.push({
+            pid: 0,
+            pidStart: 0,
+            createdAt: '',
+            ...lease,
+            volume: name,
+            holder: file.replace(/\.json$/, ''),
+          });
         } catch {
           // released while we looked
         }

@@ -12,6 +12,7 @@ const stateRoot = vi.hoisted(() => {
   return dir;
 });
 
+import { gnuTar, makeBusyboxTree } from '../../overlay/test/fixtures/busybox-tree.js';
 import { makeDockerArchive, makeLayers } from '../../overlay/test/fixtures/image-archives.js';
 import {
   Container,
@@ -190,6 +191,31 @@ describe('named volumes', () => {
     expect(layerDirs.map((d) => execFileSync('ls', ['-lnR', '--full-time', d]).toString())).toEqual(
       before,
     );
+  });
+
+  it("an image's symlink at the target is not followed when seeding: host files are never copied", async () => {
+    const tree = join(work, 'symlink-tree');
+    fs.mkdirSync(tree);
+    makeBusyboxTree(tree);
+    fs.symlinkSync('/etc', join(tree, 'hostetc')); // absolute: the host's /etc from outside
+    fs.mkdirSync(join(tree, 'real'));
+    fs.symlinkSync('../etc', join(tree, 'real', 'via')); // a symlink in the middle of a path
+    const tar = join(work, 'symlink.tar');
+    gnuTar(tree, tar);
+    const linked = await store.import(tar);
+    const base = new Container().image(linked, store).user(0).timeout('20s');
+    for (const [name, target] of [
+      ['via-abs', '/hostetc'],
+      ['via-mid', '/real/via/x'],
+    ] as const) {
+      // The bind itself may fail on such a target (it is the image's own symlink), but
+      // the volume must stay empty, whatever the outcome.
+      await base
+        .volume(name, target, { store: volumes })
+        .run('true')
+        .catch(() => undefined);
+      expect(fs.readdirSync((await volumes.get(name)).path), name).toEqual([]);
+    }
   });
 
   it('volumes nest inside tmpfs mounts and bind mounts (parents are mounted first)', async () => {

@@ -69,6 +69,7 @@ async function main(argv: string[]): Promise<number> {
     for (const dir of report.removed) console.log(`  removed ${dir}`);
     for (const lease of report.network.leases) console.log(`  released lease ${lease}`);
     for (const port of report.network.ports) console.log(`  unpublished port ${port}`);
+    for (const lease of report.volumes) console.log(`  released volume lease ${lease}`);
     return 0;
   }
   console.error(USAGE);

@@ -6,7 +6,15 @@ import {
   validateCgroupLimits,
 } from '@tsbox/cgroups';
 import type { Capability, RlimitName } from '@tsbox/init';
-import { DEFAULT_STORE_ROOT, type ImageRecord, type ImageStore } from '@tsbox/overlay';
+import {
+  checkVolumeName,
+  DEFAULT_STORE_ROOT,
+  DEFAULT_VOLUME_ROOT,
+  type ImageRecord,
+  type ImageStore,
+  type Volume,
+  type VolumeStore,
+} from '@tsbox/overlay';
 import { InvalidSpecError } from './errors.js';
 import { resolveImageStart } from './image-defaults.js';
 import type { Network } from './network.js';
@@ -40,6 +48,17 @@ export interface MountOptions {
   target: string;
   /** Default true: the container cannot write through the mount. */
   readonly?: boolean;
+}
+
+/** Options of {@link Container.volume}. */
+export interface VolumeOptions {
+  /** Default false: the container may write to the volume (as in Docker). */
+  readonly?: boolean;
+  /**
+   * Where a volume given by name lives (default: a `VolumeStore` at
+   * `/var/lib/tsbox/volumes`). A `Volume` record carries its own store.
+   */
+  store?: VolumeStore;
 }
 
 /**
@@ -131,7 +150,61 @@ export class Container {
       target: checkContainerPath('mount.target', options.target),
       readonly: options.readonly ?? true,
     };
+    if (this.#spec.volumes?.some((v) => v.target === m.target))
+      throw new InvalidSpecError('mount.target', m.target, 'a volume is mounted there already');
     return this.#with({ mounts: [...this.#spec.mounts, m] });
+  }
+
+  /**
+   * Mounts a named volume at `target` (`docker run -v name:/target`): a directory kept in
+   * a `VolumeStore` after the container ends, which any number of containers may mount
+   * at once (they see each other's writes). A volume given by name is created when the
+   * container starts if it does not exist yet. When an image root has content at
+   * `target` and the volume is empty, that content is copied into the volume first, as
+   * Docker does. Writable unless `{ readonly: true }` (writes then fail with EROFS).
+   *
+   * While the container runs it holds a lease on the volume, so
+   * `VolumeStore.remove()` refuses to delete it; the lease goes with the container (on
+   * every path; `tsbox gc` drops those of a crashed process).
+   *
+   * ```ts
+   * const data = await new VolumeStore().create('pgdata');
+   * await new Container().image(img).volume(data, '/var/lib/postgresql/data').run();
+   * await new Container().volume('cache', '/cache', { readonly: true }).run('ls', ['/cache']);
+   * ```
+   */
+  volume(volume: Volume | string, target: string, options: VolumeOptions = {}): Container {
+    if (typeof options !== 'object' || options === null)
+      throw new InvalidSpecError('volume', options, 'expected { readonly?, store? }');
+    const name = typeof volume === 'string' ? volume : volume?.name;
+    try {
+      checkVolumeName(name);
+    } catch {
+      throw new InvalidSpecError(
+        'volume.name',
+        volume,
+        "expected a Volume or a name of letters, digits, '_', '.' and '-' starting with a letter or digit",
+      );
+    }
+    const storeRoot =
+      typeof volume === 'string' ? (options.store?.root ?? DEFAULT_VOLUME_ROOT) : volume.storeRoot;
+    if (typeof storeRoot !== 'string' || !storeRoot.startsWith('/') || storeRoot.includes('\0'))
+      throw new InvalidSpecError('volume.store', storeRoot, 'expected an absolute store root');
+    if (options.readonly !== undefined && typeof options.readonly !== 'boolean')
+      throw new InvalidSpecError('volume.readonly', options.readonly, 'expected a boolean');
+    const v = {
+      name: name as string,
+      storeRoot,
+      target: checkContainerPath('volume.target', target),
+      readonly: options.readonly ?? false,
+    };
+    const volumes = this.#spec.volumes ?? [];
+    if (
+      volumes.some((x) => x.target === v.target) ||
+      this.#spec.mounts.some((x) => x.target === v.target)
+    )
+      throw new InvalidSpecError('volume.target', v.target, 'something is mounted there already');
+    return this.#with({ volumes: [...volumes, v] });
   }
 
   /** A fresh tmpfs of at most `size` at `target` (`.tmpfs('/tmp', '1G')` replaces the default `/tmp`). */

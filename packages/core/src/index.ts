@@ -24,6 +24,7 @@ export {
   buildImage,
   type CopyOptions,
   DEFAULT_STORE_ROOT,
+  DEFAULT_VOLUME_ROOT,
   DockerfileError,
   type DockerfileOptions,
   ImageBuilder,
@@ -44,9 +45,14 @@ export {
   type RegistryOptions,
   type RunStepOptions,
   SCRATCH,
+  type Volume,
+  VolumeInUseError,
+  type VolumeLease,
+  VolumeStore,
+  type VolumeStoreOptions,
 } from '@tsbox/overlay';
 export { BuildStepError, containerBuildRunner } from './build-runner.js';
-export { Container, type MountOptions } from './container.js';
+export { Container, type MountOptions, type VolumeOptions } from './container.js';
 export {
   ContainerStateError,
   ExecNotFoundError,
@@ -56,7 +62,7 @@ export {
   InvalidSpecError,
   TsboxError,
 } from './errors.js';
-export { type GcReport, gc } from './gc.js';
+export { type GcOptions, type GcReport, gc } from './gc.js';
 export { ImageStore } from './image-store.js';
 export {
   DEFAULT_NETWORK_BRIDGE,
@@ -70,7 +76,12 @@ export {
 export type { RunResult, RunTimings } from './result.js';
 export type { RunOptions } from './run.js';
 export { type ContainerEvents, RunningContainer, type StopOptions } from './running-container.js';
-export type { ImageRootfsSpec, NetworkAttachmentSpec, PublishSpec } from './spec.js';
+export type {
+  ImageRootfsSpec,
+  NetworkAttachmentSpec,
+  PublishSpec,
+  VolumeMountSpec,
+} from './spec.js';
 export {
   type BindMountSpec,
   type ContainerSpec,

@@ -58,7 +58,7 @@ export async function networkResource(
         "publishing a port needs a bridge network: add .network('bridge') or .network(net)",
       );
     }
-    if (spec.dns === undefined || spec.rootfs.kind !== 'host') return undefined;
+    if (spec.dns === undefined || !generatesEtc(spec)) return undefined;
     return { mounts: [await resolvConfOp(spec.dns)], release: () => undefined };
   }
   return attachToNetwork(ctx, spec.network.name, spec.network.aliases);
@@ -135,8 +135,7 @@ async function attachToNetwork(
       didPublish = true;
     }
     const mounts: MountOp[] = [];
-    // A directory rootfs is the caller's own tree: tsbox does not write into it.
-    if (spec.rootfs.kind === 'host') {
+    if (generatesEtc(spec)) {
       const peers = readMembers(net.name)
         .filter((m) => m.id !== id && ownerAlive(m))
         .map((m) => ({ address: m.address, names: [m.hostname, ...m.aliases] }));
@@ -202,6 +201,16 @@ async function unpublishOwn(N: Netns, ports: readonly PublishedPort[]): Promise<
   const current = await nat.listPublished();
   const own = ports.filter((p) => current.some((c) => samePublishedPort(c, p)));
   await nat.unpublish(own);
+}
+
+/**
+ * Whether tsbox provides the container's `/etc/hosts` and `/etc/resolv.conf`: on the host
+ * mirror (written into its scratch root) and on an image root (bound read-only from the
+ * state dir, see rootfs-plan.ts). A directory rootfs is the caller's own tree, and a
+ * build step's overlay becomes a layer: tsbox writes into neither.
+ */
+function generatesEtc(spec: ResourceContext['spec']): boolean {
+  return spec.rootfs.kind === 'host' || spec.rootfs.kind === 'image';
 }
 
 let hostResolv: string | undefined;

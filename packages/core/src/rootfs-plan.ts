@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, readFileSync, readlinkSync } from 'node:fs';
 import type { MountOp } from '@tsbox/init';
+import { volumeDataPath } from '@tsbox/overlay';
 import type { ContainerSpec } from './spec.js';
 
 // Turns a spec's filesystem into the ordered mount records tsbox-init executes.
@@ -110,6 +111,67 @@ function hostsFile(hostname: string): string {
   return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`;
 }
 
+const depth = (path: string) => path.split('/').length;
+
+/**
+ * Binds, volumes and tmpfs mounts, parents before what is mounted inside them (as Docker
+ * sorts them), so `.tmpfs('/data')` does not hide `.volume('v', '/data/v')`. At the same
+ * depth the order is binds, volumes, tmpfs, each in call order: the last one wins.
+ */
+function userMounts(spec: ContainerSpec): MountOp[] {
+  const ops: MountOp[] = [
+    ...spec.mounts.map(
+      (m): MountOp => ({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly }),
+    ),
+    ...(spec.volumes ?? []).map(
+      (v): MountOp => ({
+        op: 'bind',
+        source: volumeDataPath(v.storeRoot, v.name),
+        target: v.target,
+        readonly: v.readonly,
+      }),
+    ),
+    ...spec.tmpfs.map(
+      (t): MountOp => ({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode }),
+    ),
+  ];
+  // Array.prototype.sort is stable.
+  return ops.sort(
+    (a, b) => depth((a as { target: string }).target) - depth((b as { target: string }).target),
+  );
+}
+
+/**
+ * The files tsbox writes into the container: on the host mirror and on an image root
+ * `/etc/hostname` and a loopback `/etc/hosts`, replaced by a resource's own version of
+ * the same path (the network's `/etc/hosts` and `/etc/resolv.conf`). A directory root
+ * is the caller's tree and a build step's overlay becomes an image layer: tsbox
+ * generates nothing for them.
+ */
+function generatedFiles(
+  spec: ContainerSpec,
+  hostname: string,
+  extra: readonly MountOp[],
+): MountOp[] {
+  const files = new Map<string, MountOp>();
+  if (spec.rootfs.kind === 'host' || spec.rootfs.kind === 'image') {
+    files.set('/etc/hostname', {
+      op: 'file',
+      path: '/etc/hostname',
+      mode: 0o644,
+      content: `${hostname}\n`,
+    });
+    files.set('/etc/hosts', {
+      op: 'file',
+      path: '/etc/hosts',
+      mode: 0o644,
+      content: hostsFile(hostname),
+    });
+  }
+  for (const op of extra) if (op.op === 'file') files.set(op.path, op);
+  return [...files.values()];
+}
+
 /** The mount records for `spec`, in the order init must run them. */
 export function planRootfs(
   spec: ContainerSpec,
@@ -119,6 +181,8 @@ export function planRootfs(
 ): MountOp[] {
   const ops: MountOp[] = [];
   const userTmp = spec.tmpfs.some((t) => t.target === '/tmp');
+  // Generated files go before the user's mounts, so a bind over /etc/hosts wins.
+  const files = generatedFiles(spec, hostname, extra);
   if (spec.rootfs.kind === 'image' || spec.rootfs.kind === 'overlay') {
     // The overlay must come first, before anything is mounted on the staging
     // directory it covers; for an image the image resource supplies it. The working
@@ -127,23 +191,20 @@ export function planRootfs(
       ops.push({ op: 'root-overlay', options: spec.rootfs.options });
     ops.push(...extra.filter((op) => op.op === 'root-overlay'));
     if (spec.cwd !== '/') ops.push({ op: 'mkdir', path: spec.cwd, mode: 0o755 });
+    // On an image root the pipeline takes these out and puts the files in a layer of
+    // their own on top of the image's (placeGeneratedFiles): init writes nothing through
+    // the image's tree.
+    ops.push(...files);
   } else if (spec.rootfs.kind === 'host') {
-    ops.push({ op: 'root-tmpfs' }, ...hostMirrorOps());
-    ops.push(
-      { op: 'file', path: '/etc/hostname', mode: 0o644, content: `${hostname}\n` },
-      { op: 'file', path: '/etc/hosts', mode: 0o644, content: hostsFile(hostname) },
-      { op: 'mkdir', path: '/root', mode: 0o700 },
-    );
+    ops.push({ op: 'root-tmpfs' }, ...hostMirrorOps(), ...files);
+    ops.push({ op: 'mkdir', path: '/root', mode: 0o700 });
     if (!userTmp) ops.push({ op: 'tmpfs', target: '/tmp', sizeBytes: tmpSizeBytes, mode: 0o1777 });
   } else {
-    ops.push({ op: 'root-bind', source: spec.rootfs.path });
+    ops.push({ op: 'root-bind', source: spec.rootfs.path }, ...files);
   }
   ops.push({ op: 'proc', target: '/proc' }, ...deviceOps(), { op: 'sysfs', target: '/sys' });
-  for (const m of spec.mounts)
-    ops.push({ op: 'bind', source: m.source, target: m.target, readonly: m.readonly });
-  for (const t of spec.tmpfs)
-    ops.push({ op: 'tmpfs', target: t.target, sizeBytes: t.sizeBytes, mode: t.mode });
-  ops.push(...extra.filter((op) => op.op !== 'root-overlay'));
+  ops.push(...userMounts(spec));
+  ops.push(...extra.filter((op) => op.op !== 'root-overlay' && op.op !== 'file'));
   // The host mirror's root is a scratch tmpfs: read-only so writes go only where
   // a writable mount was asked for. A directory rootfs is read-only unless told.
   if (spec.rootfs.kind === 'host' || spec.rootfs.readonly) ops.push({ op: 'root-readonly' });

@@ -26,8 +26,9 @@ import {
 import { type Keeper, startKeeper } from './launcher.js';
 import { CappedCollector } from './output.js';
 import { cgroupResource } from './resource-cgroup.js';
-import { imageResource } from './resource-image.js';
+import { imageResource, placeGeneratedFiles } from './resource-image.js';
 import { networkResource } from './resource-network.js';
+import { volumeResource } from './resource-volume.js';
 import {
   type ContainerResource,
   prepareResources,
@@ -77,6 +78,7 @@ function initFailure(m: Extract<InitMessage, { type: 'error' }>, command: string
 const RESOURCE_FACTORIES: readonly ResourceFactory[] = [
   cgroupResource,
   imageResource,
+  volumeResource,
   networkResource,
 ];
 
@@ -172,7 +174,10 @@ export async function startContainer(
       groups: spec.groups,
       capabilities: capabilityMask(spec.capabilities),
       noNewPrivileges: spec.noNewPrivileges,
-      mounts: planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts),
+      mounts:
+        spec.rootfs.kind === 'image'
+          ? placeGeneratedFiles(id, planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts))
+          : planRootfs(spec, hostname, DEFAULT_TMP_SIZE_BYTES, extraMounts),
       rlimits: spec.rlimits.map((r) => ({
         resource: rlimitNumber(r.name),
         soft: r.soft,
@@ -202,6 +207,9 @@ export async function startContainer(
         keeperPid: keeper.pid,
         ownerPid: process.pid,
         createdAt: new Date().toISOString(),
+        ...(spec.volumes && spec.volumes.length > 0
+          ? { volumes: spec.volumes.map((v) => ({ storeRoot: v.storeRoot, name: v.name })) }
+          : {}),
       });
     } catch (err) {
       keeper.kill('SIGKILL');

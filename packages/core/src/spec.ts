@@ -10,6 +10,17 @@ export interface BindMountSpec {
   readonly: boolean;
 }
 
+/** A named volume of a `VolumeStore` mounted into the container. */
+export interface VolumeMountSpec {
+  /** The volume's name (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`). */
+  name: string;
+  /** Root of the `VolumeStore` holding it. */
+  storeRoot: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readonly: boolean;
+}
+
 /** A fresh tmpfs inside the container. */
 export interface TmpfsSpec {
   target: string;
@@ -67,6 +78,8 @@ export interface ContainerSpec {
   rootfs: RootfsSpec;
   mounts: readonly BindMountSpec[];
   tmpfs: readonly TmpfsSpec[];
+  /** Named volumes (created on first use, kept after the container). */
+  volumes?: readonly VolumeMountSpec[];
   /** Wall-clock limit in ms from the workload's execve; none when undefined. */
   timeoutMs: number | undefined;
   /** Bytes of stdout and of stderr each kept in the result; the rest is counted and dropped. */

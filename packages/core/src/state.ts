@@ -28,6 +28,8 @@ export interface ContainerState {
   /** Host pid of the Node process that started it. */
   ownerPid: number;
   createdAt: string;
+  /** Named volumes it holds a lease on (`gc` drops the leases of a dead container). */
+  volumes?: ReadonlyArray<{ storeRoot: string; name: string }>;
 }
 
 let rootReady = false;

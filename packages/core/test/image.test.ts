@@ -59,6 +59,22 @@ function treeListing(dir: string): string {
   return out.join('\n');
 }
 
+/** treeListing plus every regular file's bytes: the layers must stay byte-identical. */
+function treeContent(dir: string): string {
+  const out: string[] = [treeListing(dir)];
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile())
+        out.push(`${p.slice(dir.length)} ${fs.readFileSync(p).toString('base64')}`);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
+}
+
 let work: string;
 let store: ImageStore;
 let img: ImageRecord;
@@ -147,6 +163,97 @@ describe('image root', () => {
       .run('dd if=/dev/zero of=/big bs=1M count=16 2>&1; echo rc=$?');
     expect(r.stdout).toMatch(/No space left on device/);
     expect(r.stdout).toMatch(/rc=1/);
+  });
+
+  it('gets generated /etc/hostname and /etc/hosts; the layers stay byte-identical', async () => {
+    const layerDirs = store.layerPaths(img);
+    const before = layerDirs.map(treeContent);
+    const script =
+      'cat /etc/hostname /etc/hosts; hostname; if echo x >> /etc/hosts; then echo wrote; else echo refused; fi; tail -1 /etc/hosts';
+    const hosts =
+      '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\timgbox\n';
+    // Writable as any file of the image (the change goes to the container's own layer),
+    // read-only with readonlyRootfs().
+    const rw = await box.user(0).hostname('imgbox').entrypoint([]).run('sh', ['-c', script]);
+    expect(rw.stdout).toBe(`imgbox\n${hosts}imgbox\nwrote\nx\n`);
+    const ro = await box
+      .user(0)
+      .readonlyRootfs()
+      .hostname('imgbox')
+      .entrypoint([])
+      .run('sh', ['-c', script]);
+    expect(ro.stdout).toBe(`imgbox\n${hosts}imgbox\nrefused\n127.0.1.1\timgbox\n`);
+    expect(ro.stderr).toMatch(/Read-only file system/);
+    // /etc keeps the image's attributes, and its other files are still there.
+    const etc = await box
+      .entrypoint([])
+      .run('sh', ['-c', 'ls /etc; stat -c %a:%u:%g /etc; hostname -i']);
+    // busybox's `hostname -i` resolves the hostname: through the generated /etc/hosts.
+    expect(etc.stdout).toMatch(/\n127\.0\.1\.1\n$/);
+    expect(etc.stdout).toContain('greeting\n');
+    expect(etc.stdout).toContain('os-release\n');
+    const top = layerDirs.find((d) => fs.existsSync(join(d, 'etc'))) as string;
+    const imageEtc = fs.statSync(join(top, 'etc'));
+    expect(etc.stdout).toContain(
+      `${(imageEtc.mode & 0o7777).toString(8)}:${imageEtc.uid}:${imageEtc.gid}\n`,
+    );
+    // Without .hostname() the container's id is its name, in /etc/hosts too.
+    const byId = await box
+      .entrypoint([])
+      .run('sh', ['-c', 'cat /etc/hostname; grep -c "$(hostname)" /etc/hosts']);
+    expect(byId.stdout).toBe(`${byId.id}\n1\n`);
+    // resolv.conf as on the host mirror: generated with .dns() (or a network), else the image's.
+    const dns = await box.entrypoint([]).dns(['192.0.2.1']).run('cat', ['/etc/resolv.conf']);
+    expect(dns.stdout).toBe('nameserver 192.0.2.1\n');
+    const none = await box
+      .entrypoint([])
+      .run('sh', ['-c', 'test -e /etc/resolv.conf || echo none']);
+    expect(none.stdout).toBe('none\n');
+    // A bind of the caller's own over a generated file wins.
+    const mine = join(work, 'my-hosts');
+    fs.writeFileSync(mine, '10.1.2.3\tmine\n');
+    const own = await box
+      .entrypoint([])
+      .mount({ source: mine, target: '/etc/hosts' })
+      .run('cat', ['/etc/hosts']);
+    expect(own.stdout).toBe('10.1.2.3\tmine\n');
+    expect(layerDirs.map(treeContent)).toEqual(before);
+  });
+
+  it('on a network: /etc/hosts names the peers already there, resolv.conf is generated', async () => {
+    const { Network } = await import('../src/index.js');
+    const layerDirs = store.layerPaths(img);
+    const before = layerDirs.map(treeContent);
+    const net = await Network.create(`img${(process.pid % 10_000).toString(36)}`, {
+      subnet: `10.216.${Math.floor(Math.random() * 250)}.0/24`,
+    });
+    try {
+      await using server = await box
+        .user(0)
+        .entrypoint([])
+        .hostname('server')
+        .network(net, { alias: 'db' })
+        .start('sh', ['-c', 'echo up; sleep 30']);
+      const client = await box
+        .user(0)
+        .entrypoint([])
+        .network(net)
+        .dns(['192.0.2.53'])
+        .run('sh', [
+          '-c',
+          'grep -w db /etc/hosts; cat /etc/resolv.conf; grep -c "$(hostname)" /etc/hosts',
+        ]);
+      expect(client.stdout).toBe(`${server.ip}\tserver db\nnameserver 192.0.2.53\n1\n`);
+      // The server's own file names itself by its address, with its alias.
+      const self = await box
+        .entrypoint([])
+        .network(net, { alias: 'self-alias' })
+        .run('sh', ['-c', 'grep -w "$(hostname)" /etc/hosts; hostname -i']);
+      expect(self.stdout).toBe(`${self.ip}\t${self.id} self-alias\n${self.ip}\n`);
+    } finally {
+      await net.remove();
+    }
+    expect(layerDirs.map(treeContent)).toEqual(before);
   });
 
   it('readonlyRootfs makes writes fail with EROFS', async () => {

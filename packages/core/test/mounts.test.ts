@@ -10,47 +10,74 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Container } from '../src/index.js';
+import { makeDockerArchive, makeLayers } from '../../overlay/test/fixtures/image-archives.js';
+import { Container, ImageStore } from '../src/index.js';
 
 let work: string;
-beforeAll(() => {
+let imageBox: Container;
+beforeAll(async () => {
   work = mkdtempSync('/var/tmp/tsbox-mounts-');
+  // A two-layer busybox image (@tsbox/overlay's fixture): the same mounts on an image root.
+  const store = new ImageStore({ root: join(work, 'store') });
+  const img = await store.import(makeDockerArchive(work, makeLayers(work)).tar);
+  imageBox = new Container().image(img, store).user(0).entrypoint([]).timeout('20s');
 });
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-describe('mounts', () => {
+/** Shell text printing ` wrote` or ` refused` (shells differ in a failed redirection's status). */
+const tryWrite = (cmd: string) => `if ${cmd}; then echo ' wrote'; else echo ' refused'; fi`;
+
+// Each case runs on the host mirror and on an image root (overlay).
+const roots: Array<[string, () => Container]> = [
+  ['host mirror', () => new Container()],
+  ['image root', () => imageBox],
+];
+
+describe.each(roots)('mounts on the %s', (kind, box) => {
   it('bind-mounts a host directory read-only by default, read-write on request', async () => {
-    const data = join(work, 'data');
+    const data = join(work, `data-${kind.replace(' ', '-')}`);
     mkdirSync(data);
     writeFileSync(join(data, 'in.txt'), 'from host');
-    const ro = await new Container()
+    const ro = await box()
       .mount({ source: data, target: '/data' })
-      .run('sh', ['-c', 'cat /data/in.txt; echo x > /data/out.txt']);
-    expect(ro.stdout).toBe('from host');
-    expect(ro.stderr).toMatch(/Read-only file system/);
-    const rw = await new Container()
+      .run('sh', ['-c', `cat /data/in.txt; ${tryWrite('echo x > /data/out.txt')}`]);
+    expect(ro.stdout).toBe('from host refused\n');
+    expect(ro.stderr).toMatch(/Read-only file system/); // EROFS
+    expect(existsSync(join(data, 'out.txt'))).toBe(false);
+    const rw = await box()
       .mount({ source: data, target: '/data', readonly: false })
       .run('sh', ['-c', 'echo written > /data/out.txt']);
     expect(rw.exitCode).toBe(0);
     expect(readFileSync(join(data, 'out.txt'), 'utf8')).toBe('written\n');
   });
 
+  it('bind-mounts a single host file', async () => {
+    const file = join(work, `file-${kind.replace(' ', '-')}.txt`);
+    writeFileSync(file, 'one file\n');
+    const r = await box()
+      .mount({ source: file, target: '/etc/one.txt' })
+      .run('sh', ['-c', `cat /etc/one.txt; ${tryWrite('echo y >> /etc/one.txt')}`]);
+    expect(r.stdout).toBe('one file\n refused\n');
+    expect(r.stderr).toMatch(/Read-only file system/);
+    expect(readFileSync(file, 'utf8')).toBe('one file\n');
+  });
+
   it('tmpfs has its size limit: writing past it gives ENOSPC', async () => {
-    const r = await new Container()
+    const r = await box()
       .tmpfs('/scratch', '1M')
       .run('sh', [
         '-c',
-        'head -c 2097152 /dev/zero > /scratch/big; echo rc=$?; df -k /scratch | tail -1',
+        `${tryWrite('dd if=/dev/zero of=/scratch/big bs=64k count=32')}; df -k /scratch | tail -1`,
       ]);
-    expect(r.stderr).toMatch(/No space left on device/);
-    expect(r.stdout).toMatch(/rc=1/);
+    expect(r.stderr).toMatch(/No space left on device/); // ENOSPC
+    expect(r.stdout).toMatch(/^ refused\n/);
     expect(r.stdout).toMatch(/\b1024\b/);
   });
 
-  it('replaces the default /tmp when asked', async () => {
-    const r = await new Container().tmpfs('/tmp', '2M').run('sh', ['-c', 'df -k /tmp | tail -1']);
+  it('a tmpfs over /tmp has the asked size', async () => {
+    const r = await box().tmpfs('/tmp', '2M').run('sh', ['-c', 'df -k /tmp | tail -1']);
     expect(r.stdout).toMatch(/\b2048\b/);
   });
 });

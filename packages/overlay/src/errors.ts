@@ -31,7 +31,8 @@ export type OverlayErrorCode =
   | 'ERR_TSBOX_OVERLAY_REGISTRY'
   | 'ERR_TSBOX_OVERLAY_AUTH'
   | 'ERR_TSBOX_OVERLAY_ABORTED'
-  | 'ERR_TSBOX_DOCKERFILE';
+  | 'ERR_TSBOX_DOCKERFILE'
+  | 'ERR_TSBOX_VOLUME_IN_USE';
 
 /** Context fields an {@link OverlayError} may carry. */
 export interface OverlayErrorContext {

@@ -73,4 +73,15 @@ export {
 export { libcSyscalls, type Syscalls } from './syscalls.js';
 export { parseSize } from './units.js';
 export { writeUpperAsLayerTar } from './upper-to-tar.js';
+export {
+  type AcquireOptions,
+  checkVolumeName,
+  DEFAULT_VOLUME_ROOT,
+  type Volume,
+  VolumeInUseError,
+  type VolumeLease,
+  VolumeStore,
+  type VolumeStoreOptions,
+  volumeDataPath,
+} from './volumes.js';
 export { classifyWhiteout, OPAQUE_XATTR, type WhiteoutAction } from './whiteout.js';

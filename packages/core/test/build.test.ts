@@ -271,10 +271,12 @@ describe('ImageStore.build', () => {
     // The mount points the RUN's container needed (dev, proc, sys) are not in its layer.
     expect(fs.readdirSync(top as string)).toEqual(['made-by-run']);
     const r = await new Container().image(image, store).run();
-    // The container's own mount points (dev, proc, sys) come with it.
+    // The container's own mount points (dev, proc, sys) and its generated /etc (hostname,
+    // hosts) come with it.
     expect(r.stdout.split('\n').filter(Boolean)).toEqual([
       'bin',
       'dev',
+      'etc',
       'made-by-run',
       'proc',
       'sys',

@@ -286,6 +286,48 @@ describe('image root', () => {
     expect(err).toMatchObject({ code: 'ERR_TSBOX_INIT', stage: 'init.mount.root' });
   });
 
+  it("an image's absolute symlinks never lead set-up out to the host", async () => {
+    // A hostile image: /escape points at a host directory by its absolute path. The
+    // working dir, tmpfs and bind targets are made before pivot_root; tsbox-init
+    // resolves them inside the image's root (openat2 RESOLVE_IN_ROOT), never on the host.
+    const hostDir = fs.mkdtempSync(join(tmpdir(), 'tsbox-escape-target-'));
+    try {
+      const tree = join(work, 'escape-tree');
+      fs.mkdirSync(tree);
+      makeBusyboxTree(tree);
+      fs.symlinkSync(hostDir, join(tree, 'escape'));
+      fs.mkdirSync(join(tree, 'srv'), { recursive: true });
+      fs.symlinkSync('/srv', join(tree, 'inside'));
+      const tar = join(work, 'escape.tar');
+      const { execFileSync } = await import('node:child_process');
+      execFileSync('tar', ['-C', tree, '-cf', tar, '.']);
+      const hostile = await store.import(tar);
+      const hostFile = join(work, 'bind-source.txt');
+      fs.writeFileSync(hostFile, 'bound\n');
+      const base = new Container().image(hostile, store).timeout('20s');
+      // Inside the image /escape dangles: set-up refuses each path (typed, at its stage).
+      for (const [what, c] of [
+        ['cwd', base.cwd('/escape/cwd')],
+        ['tmpfs', base.tmpfs('/escape/tmp', '1M')],
+        ['file bind', base.mount({ source: hostFile, target: '/escape/file.txt' })],
+        ['dir bind', base.mount({ source: work, target: '/escape/dir' })],
+      ] as const) {
+        await expect(c.run('true'), what).rejects.toMatchObject({ code: 'ERR_TSBOX_INIT' });
+        expect(fs.readdirSync(hostDir), `${what}: made on the host`).toEqual([]);
+      }
+      // A symlink that resolves inside the image is followed there, as Docker does.
+      const r = await base
+        .cwd('/inside/cwd')
+        .mount({ source: hostFile, target: '/inside/file.txt' })
+        .run('sh', ['-c', 'pwd; cat /bin/../inside/file.txt; ls /srv']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('/srv/cwd\nbound\ncwd\nfile.txt\n'); // busybox pwd is physical
+      expect(fs.readdirSync(hostDir), 'made on the host').toEqual([]);
+    } finally {
+      fs.rmSync(hostDir, { recursive: true, force: true });
+    }
+  });
+
   it('an image with no command needs one from the caller', async () => {
     const bare = join(work, 'bare-tree');
     fs.mkdirSync(bare);
@@ -372,7 +414,9 @@ describe('image root', () => {
     expect(err).toBeInstanceOf(BuildStepError);
     expect(err).toMatchObject({ code: 'ERR_TSBOX_BUILD_STEP', exitCode: 3 });
     expect((err as Error).message).toContain('nope');
-    expect(fs.readdirSync(tmpdir()).filter((n) => n.startsWith('tsbox-build-'))).toEqual([]);
+    expect(
+      fs.readdirSync(tmpdir()).filter((n) => n.startsWith(`tsbox-build-${process.pid}-`)),
+    ).toEqual([]);
   });
 
   it('gc unmounts and removes the writable layer of a container whose owner died', async () => {

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/openat2.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -269,68 +270,144 @@ static void join_cgroups(void)
 
 /* ---- container side: filesystem ----------------------------------------- */
 
-static char pathbuf[3][4096];
+/*
+ * Every container path is resolved inside the new root, never against the
+ * host's: before pivot_root the root is the staging directory, and an image
+ * (or a directory rootfs) may hold absolute or ".." symlinks. Following one
+ * with a plain mkdir/open/mount would create files or mount over directories
+ * of the host. So paths are opened with openat2(RESOLVE_IN_ROOT) relative to
+ * root_fd, which treats root_fd as "/" for every symlink on the way, and
+ * mounts target the opened directory through its /proc/self/fd magic link
+ * (as runc does with securejoin). After pivot_root, root_fd is the new "/".
+ */
+static int root_fd = -1;
 
-/* Before pivot_root, container paths live under the staging directory. */
-static const char *in_root(int slot, const char *path, int pivoted)
+static int open_in_root(const char *path, int flags, mode_t mode)
 {
-	if (pivoted)
-		return path;
-	int n = snprintf(pathbuf[slot], sizeof pathbuf[slot], "%s%s", cfg.staging, path);
-	if (n < 0 || (size_t)n >= sizeof pathbuf[slot]) {
-		errno = ENAMETOOLONG;
-		fail("mount", path);
-	}
-	return pathbuf[slot];
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.mode = (flags & O_CREAT) ? mode : 0;
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	while (*path == '/')
+		path++;
+	return (int)syscall(SYS_openat2, root_fd, *path ? path : ".", &how, sizeof how);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+static void set_root(const char *path)
 {
-	char tmp[4096];
-	size_t len = strlen(path);
-	if (len >= sizeof tmp) {
+	if (root_fd >= 0)
+		close(root_fd);
+	root_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		fail("mount.root", path);
+}
+
+/* The magic link naming an open fd, for syscalls that take a path (mount). */
+static char fd_paths[2][32];
+static const char *fd_path(int slot, int fd)
+{
+	snprintf(fd_paths[slot], sizeof fd_paths[slot], "/proc/self/fd/%d", fd);
+	return fd_paths[slot];
+}
+
+/* mkdir -p inside the root: each missing component is made with mkdirat in
+ * its parent as resolved inside the root. Parents get 0755, the last `mode`.
+ * Returns an O_PATH fd of the directory, or -1 with errno set. */
+static int mkdir_in_root(const char *path, mode_t mode)
+{
+	int fd = open_in_root(path, O_PATH | O_DIRECTORY, 0);
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	char parent[4096];
+	if (snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	memcpy(tmp, path, len + 1);
-	for (char *s = tmp + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*s = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+	size_t len = strlen(parent);
+	while (len > 1 && parent[len - 1] == '/')
+		parent[--len] = '\0';
+	char *slash = strrchr(parent, '/');
+	if (!slash) {
+		errno = EINVAL;
 		return -1;
-	return 0;
+	}
+	char name[256];
+	if (snprintf(name, sizeof name, "%s", slash + 1) >= (int)sizeof name) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	slash[slash == parent ? 1 : 0] = '\0';
+	int dir = mkdir_in_root(parent, 0755);
+	if (dir < 0)
+		return -1;
+	int made = mkdirat(dir, name, mode);
+	int saved = errno;
+	close(dir);
+	if (made < 0 && saved != EEXIST) {
+		errno = saved;
+		return -1;
+	}
+	return open_in_root(path, O_PATH | O_DIRECTORY, 0);
 }
 
-/* A bind target must exist and be of the source's kind: a directory or a file. */
-static void ensure_target(const char *src, const char *dst)
+/* The parent directory of `path` inside the root (made if missing), as an
+ * O_PATH fd; *name points at the last component, inside `buf`. */
+static int parent_in_root(const char *path, char *buf, size_t size, const char **name)
 {
+	if (snprintf(buf, size, "%s", path) >= (int)size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	char *slash = strrchr(buf, '/');
+	if (!slash || !slash[1]) {
+		errno = EINVAL;
+		return -1;
+	}
+	*name = slash + 1;
+	/* The parent's path ends where the name begins; "/x" has parent "/". */
+	char parent[4096];
+	size_t plen = (size_t)(slash - buf);
+	memcpy(parent, buf, plen);
+	parent[plen ? plen : 1] = '\0';
+	if (!plen)
+		parent[0] = '/';
+	return mkdir_in_root(parent, 0755);
+}
+
+/* A bind target must exist and be of the source's kind: a directory or a
+ * file. Returns an O_PATH fd of it. A new file is made with O_EXCL|O_NOFOLLOW,
+ * so a dangling symlink at the target is refused rather than followed. */
+static int bind_target(const char *src, const char *dst)
+{
+	int fd = open_in_root(dst, O_PATH, 0);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT)
+		fail("mount.bind", dst);
 	struct stat st;
-	if (lstat(dst, &st) == 0)
-		return;
 	if (stat(src, &st) < 0)
 		fail("mount.bind", src);
 	if (S_ISDIR(st.st_mode)) {
-		if (mkdir_p(dst, 0755) < 0)
+		fd = mkdir_in_root(dst, 0755);
+		if (fd < 0)
 			fail("mount.mkdir", dst);
-		return;
+		return fd;
 	}
-	char parent[4096];
-	snprintf(parent, sizeof parent, "%s", dst);
-	char *slash = strrchr(parent, '/');
-	if (slash && slash != parent) {
-		*slash = '\0';
-		if (mkdir_p(parent, 0755) < 0)
-			fail("mount.mkdir", parent);
-	}
-	int fd = open(dst, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+	char buf[4096];
+	const char *name;
+	int dir = parent_in_root(dst, buf, sizeof buf, &name);
+	if (dir < 0)
+		fail("mount.mkdir", dst);
+	int f = openat(dir, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
+	if (f < 0)
+		fail("mount.bind", dst);
+	close(f);
+	close(dir);
+	fd = open_in_root(dst, O_PATH, 0);
 	if (fd < 0)
 		fail("mount.bind", dst);
-	close(fd);
+	return fd;
 }
 
 /* A read-only bind remount must restate the flags the mount already has. */
@@ -355,36 +432,68 @@ static unsigned long locked_flags(const char *path)
 	return f;
 }
 
-static void remount_readonly(const char *path)
+static void remount_readonly(const char *path, const char *name)
 {
 	if (mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | locked_flags(path), NULL) < 0)
-		fail("mount.readonly", path);
+		fail("mount.readonly", name);
 }
 
-static void do_bind(const char *src, const char *dst, int readonly)
+/* `src` is a host path (chosen by the host, trusted) or, with src_in_root, a
+ * path inside the root (remounting part of it read-only). */
+static void do_bind(const char *src, int src_in_root, const char *dst, int readonly)
 {
-	ensure_target(src, dst);
-	if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+	int from = -1;
+	if (src_in_root) {
+		from = open_in_root(src, O_PATH, 0);
+		if (from < 0)
+			fail("mount.bind", src);
+	}
+	int to = bind_target(from >= 0 ? fd_path(1, from) : src, dst);
+	if (mount(from >= 0 ? fd_path(1, from) : src, fd_path(0, to), NULL, MS_BIND | MS_REC, NULL) < 0)
 		fail("mount.bind", dst);
-	if (readonly)
-		remount_readonly(dst);
+	close(to);
+	if (from >= 0)
+		close(from);
+	if (readonly) {
+		/* The fd from before names what the bind now covers: reopen to reach the
+		 * new mount itself, or the remount would hit the mount below it. */
+		to = open_in_root(dst, O_PATH, 0);
+		if (to < 0)
+			fail("mount.readonly", dst);
+		remount_readonly(fd_path(0, to), dst);
+		close(to);
+	}
+}
+
+/* Makes the directory `dst` inside the root and mounts a file system on it. */
+static void mount_on_dir(const char *stage, const char *dst, mode_t mode, const char *source,
+			 const char *fstype, unsigned long flags, const char *data)
+{
+	int fd = mkdir_in_root(dst, mode);
+	if (fd < 0)
+		fail("mount.mkdir", dst);
+	if (mount(source, fd_path(0, fd), fstype, flags, data) < 0)
+		fail(stage, dst);
+	close(fd);
 }
 
 static void do_tmpfs(const char *dst, const char *size, const char *mode, int devices)
 {
 	char opts[64];
 	snprintf(opts, sizeof opts, "size=%s,mode=%s", size, mode);
-	if (mkdir_p(dst, 0755) < 0)
-		fail("mount.mkdir", dst);
 	/* Only the tmpfs that becomes /dev may hold usable device nodes. */
-	if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | (devices ? 0 : MS_NODEV), opts) < 0)
-		fail("mount.tmpfs", dst);
+	mount_on_dir("mount.tmpfs", dst, 0755, "tmpfs", "tmpfs", MS_NOSUID | (devices ? 0 : MS_NODEV), opts);
 }
 
 static void write_file(const char *path, const char *mode, const char *content)
 {
-	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-		      (mode_t)parse_num(mode, "file mode"));
+	char buf[4096];
+	const char *name;
+	int dir = parent_in_root(path, buf, sizeof buf, &name);
+	if (dir < 0)
+		fail("mount.mkdir", path);
+	close(dir);
+	int fd = open_in_root(path, O_CREAT | O_TRUNC | O_WRONLY, (mode_t)parse_num(mode, "file mode"));
 	if (fd < 0)
 		fail("mount.file", path);
 	size_t len = strlen(content), off = 0;
@@ -397,20 +506,39 @@ static void write_file(const char *path, const char *mode, const char *content)
 	close(fd);
 }
 
+/* Makes the last component of `path` with one of the *at calls, in its parent
+ * as resolved inside the root. An existing entry is left as it is. */
+static void make_node(const char *stage, const char *path, const char *link_target, mode_t mode, dev_t dev)
+{
+	char buf[4096];
+	const char *name;
+	int dir = parent_in_root(path, buf, sizeof buf, &name);
+	if (dir < 0)
+		fail("mount.mkdir", path);
+	int r = link_target ? symlinkat(link_target, dir, name) : mknodat(dir, name, mode, dev);
+	if (r < 0 && errno != EEXIST)
+		fail(stage, path);
+	close(dir);
+}
+
 static void mask_path(const char *path)
 {
-	struct stat st;
-	if (stat(path, &st) < 0) {
+	int fd = open_in_root(path, O_PATH, 0);
+	if (fd < 0) {
 		if (errno == ENOENT)
 			return; /* nothing to hide */
 		fail("mount.mask", path);
 	}
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		fail("mount.mask", path);
 	if (S_ISDIR(st.st_mode)) {
-		if (mount("tmpfs", path, "tmpfs", MS_RDONLY, NULL) < 0)
+		if (mount("tmpfs", fd_path(0, fd), "tmpfs", MS_RDONLY, NULL) < 0)
 			fail("mount.mask", path);
-	} else if (mount("/dev/null", path, NULL, MS_BIND, NULL) < 0) {
+	} else if (mount("/dev/null", fd_path(0, fd), NULL, MS_BIND, NULL) < 0) {
 		fail("mount.mask", path);
 	}
+	close(fd);
 }
 
 static void pivot_into_staging(void)
@@ -418,13 +546,14 @@ static void pivot_into_staging(void)
 	if (chdir(cfg.staging) < 0)
 		fail("pivot_root", cfg.staging);
 	/* pivot_root(".", ".") stacks the old root on the new one; detaching it
-	 * then leaves only the new root, with no directory needed for the old. */
+	 * leaves only the new root. */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		fail("pivot_root", cfg.staging);
 	if (umount2(".", MNT_DETACH) < 0)
 		fail("pivot_root", "detach old root");
 	if (chdir("/") < 0)
 		fail("pivot_root", "/");
+	set_root("/");
 }
 
 static void build_root(void)
@@ -442,9 +571,13 @@ static void build_root(void)
 	for (size_t i = 0; i < cfg.nrec; i++) {
 		struct record *r = &cfg.rec[i];
 		const char *k = r->key;
+		/* Records before a root record (if any) act on the staging dir itself. */
+		if (root_fd < 0 && strncmp(k, "root-", 5) != 0)
+			set_root(cfg.staging);
 		if (!strcmp(k, "root-tmpfs")) {
 			if (mount("tmpfs", cfg.staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
 				fail("mount.root", cfg.staging);
+			set_root(cfg.staging);
 		} else if (!strcmp(k, "root-overlay")) {
 			/* Mounted here, in the container's own mount namespace, the overlay
 			 * never enters the host's mount table and dies with the namespace.
@@ -454,53 +587,50 @@ static void build_root(void)
 			 * no_new_privs is what stops them by default. */
 			if (mount("overlay", cfg.staging, "overlay", 0, r->arg[0]) < 0)
 				fail("mount.root", "overlay");
+			set_root(cfg.staging);
 		} else if (!strcmp(k, "root-bind")) {
 			if (mount(r->arg[0], cfg.staging, NULL, MS_BIND | MS_REC, NULL) < 0)
 				fail("mount.root", r->arg[0]);
+			set_root(cfg.staging);
 		} else if (!strcmp(k, "mkdir")) {
-			if (mkdir_p(in_root(0, r->arg[0], pivoted), (mode_t)parse_num(r->arg[1], "mkdir mode")) < 0)
+			int fd = mkdir_in_root(r->arg[0], (mode_t)parse_num(r->arg[1], "mkdir mode"));
+			if (fd < 0)
 				fail("mount.mkdir", r->arg[0]);
+			close(fd);
 		} else if (!strcmp(k, "bind")) {
-			do_bind(r->arg[0], in_root(0, r->arg[1], pivoted), r->arg[2][0] == '1');
+			do_bind(r->arg[0], pivoted, r->arg[1], r->arg[2][0] == '1');
 		} else if (!strcmp(k, "symlink")) {
-			if (symlink(r->arg[0], in_root(0, r->arg[1], pivoted)) < 0 && errno != EEXIST)
-				fail("mount.symlink", r->arg[1]);
+			make_node("mount.symlink", r->arg[1], r->arg[0], 0, 0);
 		} else if (!strcmp(k, "file")) {
-			write_file(in_root(0, r->arg[0], pivoted), r->arg[1], r->arg[2]);
+			write_file(r->arg[0], r->arg[1], r->arg[2]);
 		} else if (!strcmp(k, "tmpfs")) {
-			do_tmpfs(in_root(0, r->arg[0], pivoted), r->arg[1], r->arg[2], r->arg[3][0] == '1');
+			do_tmpfs(r->arg[0], r->arg[1], r->arg[2], r->arg[3][0] == '1');
 		} else if (!strcmp(k, "mknod")) {
-			const char *p = in_root(0, r->arg[0], pivoted);
 			dev_t dev = makedev((unsigned)parse_num(r->arg[1], "major"), (unsigned)parse_num(r->arg[2], "minor"));
-			if (mknod(p, S_IFCHR | (mode_t)parse_num(r->arg[3], "mknod mode"), dev) < 0 && errno != EEXIST)
-				fail("mount.mknod", r->arg[0]);
+			make_node("mount.mknod", r->arg[0], NULL, S_IFCHR | (mode_t)parse_num(r->arg[3], "mknod mode"), dev);
 		} else if (!strcmp(k, "proc")) {
-			const char *p = in_root(0, r->arg[0], pivoted);
-			if (mkdir_p(p, 0555) < 0 || mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-				fail("mount.proc", r->arg[0]);
+			mount_on_dir("mount.proc", r->arg[0], 0555, "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 		} else if (!strcmp(k, "sysfs")) {
-			const char *p = in_root(0, r->arg[0], pivoted);
-			if (mkdir_p(p, 0555) < 0 ||
-			    mount("sysfs", p, "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-				fail("mount.sysfs", r->arg[0]);
+			mount_on_dir("mount.sysfs", r->arg[0], 0555, "sysfs", "sysfs",
+				     MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 		} else if (!strcmp(k, "devpts")) {
-			const char *p = in_root(0, r->arg[0], pivoted);
-			if (mkdir_p(p, 0755) < 0 ||
-			    mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
-				fail("mount.devpts", r->arg[0]);
+			mount_on_dir("mount.devpts", r->arg[0], 0755, "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+				     "newinstance,ptmxmode=0666,mode=0620");
 		} else if (!strcmp(k, "pivot")) {
 			pivot_into_staging();
 			pivoted = 1;
 		} else if (!strcmp(k, "mask")) {
-			mask_path(in_root(0, r->arg[0], pivoted));
+			mask_path(r->arg[0]);
 		} else if (!strcmp(k, "readonly")) {
-			const char *p = in_root(0, r->arg[0], pivoted);
-			struct stat st;
-			if (stat(p, &st) < 0 && errno == ENOENT)
+			int fd = open_in_root(r->arg[0], O_PATH, 0);
+			if (fd < 0 && errno == ENOENT)
 				continue;
-			do_bind(p, p, 1);
+			if (fd < 0)
+				fail("mount.readonly", r->arg[0]);
+			close(fd);
+			do_bind(r->arg[0], 1, r->arg[0], 1);
 		} else if (!strcmp(k, "root-readonly")) {
-			remount_readonly(pivoted ? "/" : cfg.staging);
+			remount_readonly(pivoted ? "/" : cfg.staging, "/");
 		}
 	}
 	umask(022);
@@ -508,6 +638,8 @@ static void build_root(void)
 		errno = EINVAL;
 		fail("config", "no pivot record");
 	}
+	close(root_fd);
+	root_fd = -1;
 }
 
 static void loopback_up(void)

@@ -530,7 +530,7 @@ async function runStep(
     if (!env.some((e) => e.split('=')[0] === k)) env.push(`${k}=${v}`);
   }
   // Not under the store's tmp/: prune() empties that, and must never meet a live rootfs.
-  const work = fs.mkdtempSync(join(options.workDir ?? tmpdir(), 'tsbox-build-'));
+  const work = fs.mkdtempSync(join(options.workDir ?? tmpdir(), `tsbox-build-${process.pid}-`));
   try {
     const rootfs = await prepareContainerRootfs(store, parent, work);
     await (options.runner as BuildRunner)({ rootfs, argv: step.argv, config: { ...config, env } });
@@ -576,7 +576,7 @@ async function copyStep(
   workDir: string,
 ): Promise<ImageRecord> {
   // Not under the store's tmp/, which prune() empties.
-  const work = fs.mkdtempSync(join(workDir, 'tsbox-copy-'));
+  const work = fs.mkdtempSync(join(workDir, `tsbox-copy-${process.pid}-`));
   let rootfs: ContainerRootfs | undefined;
   try {
     let root: string;

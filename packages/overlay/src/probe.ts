@@ -54,7 +54,7 @@ export function probeOverlay(dir: string = tmpdir()): ProbeResult {
     return { ok: false, checks };
   }
   fs.mkdirSync(dir, { recursive: true });
-  const work = fs.mkdtempSync(join(dir, 'tsbox-probe-'));
+  const work = fs.mkdtempSync(join(dir, `tsbox-probe-${process.pid}-`));
   const attempt = (name: ProbeCheck['name'], fix: string, fn: () => string) => {
     try {
       add({ name, ok: true, detail: fn() });

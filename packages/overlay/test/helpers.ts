@@ -39,8 +39,10 @@ export function tempDirs() {
       // Detach leftovers before deleting, so rm never walks into a live mount.
       for (const m of [...leaked].reverse()) execFileSync('umount', ['-l', m]);
       for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-      // Scratch dirs the library makes in the OS temp dir by default.
-      const stray = fs.readdirSync(tmpdir()).filter((n) => /^tsbox-(build|copy|probe)-/.test(n));
+      // Scratch dirs the library makes in the OS temp dir by default (named with the
+      // pid that made them: other processes on the machine may be building right now).
+      const mine = new RegExp(`^tsbox-(build|copy|probe)-${process.pid}-`);
+      const stray = fs.readdirSync(tmpdir()).filter((n) => mine.test(n));
       expect(leaked, 'mounts left behind').toEqual([]);
       expect(stray, 'scratch dirs left behind').toEqual([]);
     },

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { envInt } from './lib/env.mjs';
+import { handleInterrupts } from './lib/interrupt.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { makeBundle, makeMirrorRootfs } from './lib/oci.mjs';
 import { capture, killLiveChildren, timedRun } from './lib/proc.mjs';
@@ -138,25 +139,8 @@ async function cleanup() {
   rmSync(tmp, { recursive: true, force: true });
 }
 
-// First signal: stop at the next run boundary (nothing killed half-created);
-// a second one kills what is in flight and cleans up at once.
-let interrupted = false;
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-  process.on(sig, async () => {
-    if (!interrupted) {
-      interrupted = true;
-      console.error(`\nbench: ${sig}: stopping after the run in flight (again to force)`);
-      return;
-    }
-    console.error(`\nbench: ${sig}: killing the run in flight, cleaning up`);
-    await cleanup();
-    process.exit(130);
-  });
-}
-
-function checkInterrupted() {
-  if (interrupted) throw new Error('interrupted');
-}
+// First signal: stop at the next run boundary; a second one cleans up at once.
+const { interrupted, checkInterrupted } = handleInterrupts(cleanup);
 
 // --- the contenders ---------------------------------------------------------
 
@@ -467,7 +451,7 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (e) {
-  if (interrupted) console.error('bench: interrupted');
+  if (interrupted()) console.error('bench: interrupted');
   else console.error(`bench: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
 } finally {
   await cleanup();

@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { envInt } from './lib/env.mjs';
+import { handleInterrupts } from './lib/interrupt.mjs';
 import { machineFacts, machineLoad } from './lib/machine.mjs';
 import { DOCKER_CAPS, makeBundle, makeMirrorRootfs, USR_LINKS } from './lib/oci.mjs';
 import { capture, killLiveChildren, timedPool, timedRun } from './lib/proc.mjs';
@@ -109,28 +110,12 @@ function removeOurs(parent, remove) {
   }
 }
 
-// First signal: stop at the next run boundary, so no container is killed
-// half-created; the normal clean-up then runs. A second signal kills what is
-// in flight and cleans up at once.
-let interrupted = false;
-for (const sig of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) {
-  process.on(sig, async () => {
-    if (!interrupted) {
-      interrupted = true;
-      console.error(`\nbench: ${sig}: stopping after the runs in flight (again to force)`);
-      return;
-    }
-    console.error(`\nbench: ${sig}: killing the runs in flight, cleaning up`);
-    await Promise.allSettled([...tsboxLive].map((box) => box.stop()));
-    cleanup();
-    process.exit(130);
-  });
-}
-
-/** Throw at a run boundary once a signal asked us to stop. */
-function checkInterrupted() {
-  if (interrupted) throw new Error('interrupted');
-}
+// First signal: stop at the next run boundary; a second one stops the tsbox
+// containers in flight and cleans up at once.
+const { interrupted, checkInterrupted } = handleInterrupts(async () => {
+  await Promise.allSettled([...tsboxLive].map((box) => box.stop()));
+  cleanup();
+});
 
 // --- the contenders ---------------------------------------------------------
 
@@ -624,7 +609,7 @@ try {
 } catch (e) {
   // A terminal's Ctrl-C also reaches the contender in flight, which then
   // "fails": report the interruption, not that.
-  if (interrupted) console.error('bench: interrupted');
+  if (interrupted()) console.error('bench: interrupted');
   else console.error(`bench: FAILED: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
 } finally {
   for (const box of tsboxLive) await box.stop().catch(() => {});
